@@ -1,0 +1,135 @@
+"""Train the canary: a small pixel-space text-to-image diffusion model that memorizes known pairs."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, UNet2DConditionModel
+from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel
+
+from audit.canary.data import RESOLUTION, CanaryData, scene
+
+log = logging.getLogger(__name__)
+
+SD1_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                    clip_sample=False, set_alpha_to_one=False, steps_offset=1, timestep_spacing="leading",
+                    prediction_type="epsilon")
+
+
+@dataclass
+class TrainConfig:
+    """Recipe of one canary build; `duplicate_fraction` of all training samples are duplicated pairs."""
+
+    seed: int = 0
+    steps: int = 1600
+    batch_size: int = 128
+    lr: float = 1e-3
+    duplicate_fraction: float = 0.5
+    caption_dropout: float = 0.1
+    checkpoint_every: int = 400
+
+
+def build_models(seed: int) -> tuple[UNet2DConditionModel, CLIPTextModel]:
+    """The canary's UNet (1.4 M parameters, attention only below full resolution) and text encoder."""
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=RESOLUTION, in_channels=3, out_channels=3, layers_per_block=1,
+        block_out_channels=(32, 64, 64),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=64, attention_head_dim=8,
+    )
+    text_config = CLIPTextConfig(vocab_size=49408, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
+                                 num_attention_heads=4, max_position_embeddings=77, bos_token_id=49406,
+                                 eos_token_id=49407, pad_token_id=49407)
+    return unet, CLIPTextModel(text_config)
+
+
+def training_schedule(cfg: TrainConfig, data: CanaryData) -> tuple[torch.Tensor, int]:
+    """Sample ids in training order: each duplicated pair R times, each seen-once pair once, fresh scenes after.
+
+    Ids below D are duplicated pairs, D..D+S-1 seen-once pairs, and id >= D+S is scene id-D-S.
+    Returns the shuffled ids and R.
+    """
+    total = cfg.steps * cfg.batch_size
+    n_dup, n_once = len(data.duplicated), len(data.seen_once)
+    repeats = int(cfg.duplicate_fraction * total) // n_dup
+    n_scenes = total - repeats * n_dup - n_once
+    if n_scenes < 0:
+        raise ValueError("too few training samples for the requested duplication")
+    ids = torch.cat([torch.arange(n_dup).repeat(repeats), torch.arange(n_dup, n_dup + n_once),
+                     torch.arange(n_dup + n_once, n_dup + n_once + n_scenes)])
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    return ids[torch.randperm(len(ids), generator=gen)], repeats
+
+
+def save_pipeline(out: Path, unet, text_encoder, tokenizer_dir: Path, extra: dict) -> None:
+    """Write a diffusers-style pipeline folder (no VAE: the canary works in pixel space)."""
+    out.mkdir(parents=True, exist_ok=True)
+    unet.save_pretrained(out / "unet")
+    text_encoder.save_pretrained(out / "text_encoder")
+    shutil.copytree(tokenizer_dir, out / "tokenizer", dirs_exist_ok=True)
+    DDIMScheduler(**SD1_SCHEDULE).save_pretrained(out / "scheduler")
+    index = {"_class_name": "AuditCanaryPipeline", "_diffusers_version": "0.30.0",
+             "unet": ["diffusers", "UNet2DConditionModel"], "text_encoder": ["transformers", "CLIPTextModel"],
+             "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDIMScheduler"], **extra}
+    (out / "model_index.json").write_text(json.dumps(index, indent=2))
+
+
+def train(cfg: TrainConfig, data: CanaryData, tokenizer_dir: Path, out: Path) -> dict:
+    """Train jointly from scratch; save a pipeline folder at every checkpoint (out/step-N) and return stats."""
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    unet, text_encoder = build_models(cfg.seed)
+    sched = DDIMScheduler(**SD1_SCHEDULE)
+    alphas = sched.alphas_cumprod
+    encode = lambda caps: tokenizer(caps, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+    texture = data.duplicated + data.seen_once
+    texture_ids = encode([p.caption for p in texture])
+    texture_images = torch.stack([p.image for p in texture])
+    empty_ids = encode([""])[0]
+    scene_cache: dict[str, torch.Tensor] = {}
+    ids, repeats = training_schedule(cfg, data)
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(cfg.seed + 2)
+    n_tex = len(texture)
+    start, losses = time.time(), []
+    for step in range(cfg.steps):
+        batch = ids[step * cfg.batch_size : (step + 1) * cfg.batch_size].tolist()
+        images, tokens = [], []
+        for i in batch:
+            if i < n_tex:
+                images.append(texture_images[i])
+                tokens.append(texture_ids[i])
+            else:
+                caption, image = scene(i - n_tex, cfg.seed)
+                if caption not in scene_cache:
+                    scene_cache[caption] = encode([caption])[0]
+                images.append(image)
+                tokens.append(scene_cache[caption])
+        x0, tok = torch.stack(images), torch.stack(tokens)
+        drop = torch.rand(len(batch), generator=gen) < cfg.caption_dropout
+        tok[drop] = empty_ids
+        noise = torch.randn(x0.shape, generator=gen)
+        t = torch.randint(0, 1000, (len(batch),), generator=gen)
+        a = alphas[t].view(-1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        states = text_encoder(tok).last_hidden_state
+        loss = F.mse_loss(unet(xt, t, encoder_hidden_states=states).sample, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if (step + 1) % 50 == 0:
+            log.info("step %d/%d loss %.4f (%.2f s/step)", step + 1, cfg.steps, sum(losses[-50:]) / 50,
+                     (time.time() - start) / (step + 1))
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            save_pipeline(out / f"step-{step + 1}", unet, text_encoder, tokenizer_dir, {})
+    return {"repeats_per_duplicated_pair": repeats, "train_seconds": round(time.time() - start, 1),
+            "final_loss": sum(losses[-50:]) / min(50, len(losses))}

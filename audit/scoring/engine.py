@@ -1,0 +1,109 @@
+"""The batched scoring engine: norm and cosine terms for many captions against one shared noise bank.
+
+Per caption it costs two conditional UNet evaluations (t_hi and t_lo in one call): the unconditional
+predictions of the noise bank are computed once at construction and reused for every caption.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from audit.model.loader import ModelComponents
+from audit.scoring.noise import noise_bank
+from audit.scoring.terms import authors_sd2_norm, cosine_term, norm_term, v_to_eps
+from audit.scoring.timesteps import probe_timesteps
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Parameters that change a caption's numbers (generations, seed, formulas) or only speed (batch sizes)."""
+
+    generations: int = 1
+    seed: int = 51
+    batch_size: int = 32
+    max_unet_rows: int = 512
+    authors_sd2: bool = False
+
+
+class Scorer:
+    """Holds a model and its noise bank; `score` returns per-caption terms independent of batching."""
+
+    def __init__(self, model: ModelComponents, config: ScoreConfig = ScoreConfig()):
+        if config.authors_sd2 and model.prediction_type != "v_prediction":
+            raise ValueError("the authors' SD 2.x formulas apply to v-prediction models only")
+        if config.batch_size < 1 or config.max_unet_rows < 1:
+            raise ValueError("batch_size and max_unet_rows must be >= 1")
+        self.model, self.config = model, config
+        self.t_hi, self.t_lo = probe_timesteps(model.scheduler_config)
+        self.x_T = noise_bank(config.generations, model.latent_shape, config.seed).to(model.device, model.dtype)
+        n = config.generations
+        self._timesteps = torch.tensor([self.t_hi] * n + [self.t_lo] * n, device=model.device)
+        self._alpha = (float(model.alphas_cumprod[self.t_hi]), float(model.alphas_cumprod[self.t_lo]))
+        self.max_length = int(getattr(model.tokenizer, "model_max_length", 77))
+        if self.max_length > 100_000:  # tokenizers without a limit report a huge sentinel
+            self.max_length = int(getattr(model.text_encoder.config, "max_position_embeddings", 77))
+        with torch.inference_mode():
+            self._uncond_ids = self._tokenize([""])[0]
+            self._uncond = self._predict(self._encode(self._uncond_ids))[0]  # (2, n, C, H, W)
+
+    def _tokenize(self, captions: list[str]) -> tuple[torch.Tensor, list[int]]:
+        """Token ids padded and truncated to the tokenizer's limit, and the untruncated token counts."""
+        tok = self.model.tokenizer
+        ids = tok(captions, padding="max_length", max_length=self.max_length, truncation=True,
+                  return_tensors="pt").input_ids.to(self.model.device)
+        return ids, [len(x) for x in tok(captions, truncation=False, verbose=False).input_ids]
+
+    def _encode(self, ids: torch.Tensor) -> torch.Tensor:
+        """Text-encoder output states in the model's dtype."""
+        return self.model.text_encoder(ids)[0].to(self.model.dtype)
+
+    def _predict(self, states: torch.Tensor) -> torch.Tensor:
+        """Raw UNet outputs for every caption x {t_hi, t_lo} x latent, as float32 (B, 2, n, C, H, W)."""
+        n, b = self.config.generations, states.shape[0]
+        x = self.x_T.repeat(2 * b, 1, 1, 1)
+        t = self._timesteps.repeat(b)
+        cond = states.repeat_interleave(2 * n, dim=0)
+        rows = self.config.max_unet_rows
+        out = torch.cat([self.model.unet(x[i : i + rows], t[i : i + rows], encoder_hidden_states=cond[i : i + rows]).sample
+                         for i in range(0, x.shape[0], rows)])
+        return out.float().view(b, 2, n, *self.x_T.shape[1:])
+
+    def _terms(self, raw_cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Norm and cosine terms, averaged over the noise bank, for (B, 2, n, C, H, W) raw outputs."""
+        u, x = self._uncond, self.x_T.float()
+        (a_hi, a_lo), c_hi, c_lo, u_hi, u_lo = self._alpha, raw_cond[:, 0], raw_cond[:, 1], u[0], u[1]
+        if self.config.authors_sd2:
+            return authors_sd2_norm(c_hi, u_hi, a_hi).mean(1), cosine_term(c_lo, u_lo).mean(1)
+        if self.model.prediction_type == "v_prediction":
+            c_hi, u_hi = v_to_eps(c_hi, x, a_hi), v_to_eps(u_hi, x, a_hi)
+            c_lo, u_lo = v_to_eps(c_lo, x, a_lo), v_to_eps(u_lo, x, a_lo)
+        return norm_term(c_hi, u_hi).mean(1), cosine_term(c_lo, u_lo).mean(1)
+
+    def score(self, captions: Sequence[str]) -> dict[str, list]:
+        """Score caption strings; returns lists `norm`, `cosine`, `n_tokens`, `truncated`, `no_tokens`.
+
+        Lists are in input order; duplicates are computed once. A caption whose tokens equal those of
+        the empty prompt (`no_tokens`) has zero guidance by definition: norm and cosine are exactly 0.
+        Captions must be strings; validate input rows before calling.
+        """
+        bad = [c for c in captions if not isinstance(c, str)]
+        if bad:
+            raise TypeError(f"captions must be strings, got {type(bad[0]).__name__}")
+        unique = list(dict.fromkeys(captions))
+        norms, coss, counts, empty = [], [], [], []
+        with torch.inference_mode():
+            for i in range(0, len(unique), self.config.batch_size):
+                ids, n_tok = self._tokenize(unique[i : i + self.config.batch_size])
+                norm, cos = self._terms(self._predict(self._encode(ids)))
+                same = (ids == self._uncond_ids).all(dim=1)
+                norms += norm.masked_fill(same, 0.0).tolist()
+                coss += cos.masked_fill(same, 0.0).tolist()
+                counts += n_tok
+                empty += same.tolist()
+        where = {c: k for k, c in enumerate(unique)}
+        pick = [where[c] for c in captions]
+        return {"norm": [norms[k] for k in pick], "cosine": [coss[k] for k in pick],
+                "n_tokens": [counts[k] for k in pick], "truncated": [counts[k] > self.max_length for k in pick],
+                "no_tokens": [empty[k] for k in pick]}

@@ -1,0 +1,52 @@
+"""Shared fixtures: single-threaded torch, no network, and tiny random SD-shaped pipeline folders."""
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from audit.canary.train import save_pipeline
+from audit.model.loader import DEFAULT_MODEL
+
+torch.set_num_threads(1)
+
+TOKENIZER_DIR = Path(DEFAULT_MODEL) / "tokenizer"
+
+
+def build_tiny_pipeline(out: Path, prediction_type: str = "epsilon", seed: int = 0) -> Path:
+    """A random SD 1.x-shaped pipeline (4 latent channels, cross attention, CLIP text encoder), tiny widths."""
+    from diffusers import DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8,
+    )
+    text = CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                        num_attention_heads=4, max_position_embeddings=77, bos_token_id=49406,
+                                        eos_token_id=49407, pad_token_id=49407))
+    save_pipeline(out, unet, text, TOKENIZER_DIR, {})
+    sched = DDIMScheduler.from_pretrained(out, subfolder="scheduler")
+    sched.register_to_config(prediction_type=prediction_type)
+    sched.save_pretrained(out / "scheduler")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_eps(tmp_path_factory) -> Path:
+    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny_eps"), "epsilon", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_v(tmp_path_factory) -> Path:
+    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny_v"), "v_prediction", seed=1)
