@@ -1,0 +1,4 @@
+"""`python -m audit` runs the command-line interface."""
+from audit.cli.main import main
+
+raise SystemExit(main())

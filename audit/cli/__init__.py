@@ -1,0 +1,1 @@
+"""Command-line interface: `python -m audit <command>` or `memaudit <command>`."""

@@ -1,0 +1,58 @@
+"""Entry point: parse the command, set up logging, turn expected failures into one-line errors."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from audit import __version__
+
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, OSError)
+
+
+def _quiet_libraries() -> None:
+    """Keep diffusers/transformers progress bars and advisory warnings out of the user's terminal."""
+    import diffusers
+    import transformers
+
+    for lib in (diffusers, transformers):
+        lib.utils.logging.set_verbosity_error()
+        lib.utils.logging.disable_progress_bar()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from audit.cli import evaluate, score
+
+    parser = argparse.ArgumentParser(
+        prog="memaudit",
+        description="Audit the captions a text-to-image diffusion model was trained on and rank them by how "
+                    "likely the model memorized them (denoising-free score of Asthana & Belagiannis, ICLR 2026).")
+    parser.add_argument("--version", action="version", version=f"audit {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details and show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (score, evaluate):
+        module.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    _quiet_libraries()
+    threads = os.environ.get("AUDIT_TORCH_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    try:
+        return int(args.run(args) or 0)
+    except EXPECTED_ERRORS as err:
+        if args.verbose:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

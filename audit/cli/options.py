@@ -1,0 +1,38 @@
+"""Command-line options shared by the commands that load a model and score captions."""
+from __future__ import annotations
+
+import argparse
+
+from audit.model.loader import DTYPES
+from audit.scoring.engine import ScoreConfig
+from audit.scoring.stage import ScoreStage
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("model and score")
+    g.add_argument("--model", default=None,
+                   help="diffusers pipeline folder or hub model id (default: the bundled canary model)")
+    g.add_argument("--generations", "-n", type=int, default=1, help="noise latents averaged per caption (default 1)")
+    g.add_argument("--seed", type=int, default=51, help="seed of the shared noise latents (default 51)")
+    g.add_argument("--batch-size", type=int, default=32, help="captions per UNet batch (default 32)")
+    g.add_argument("--max-unet-rows", type=int, default=512,
+                   help="most rows in one UNet call; lower it if memory runs out (default 512)")
+    g.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    g.add_argument("--dtype", default="float32", choices=list(DTYPES), help="model dtype (default float32)")
+    g.add_argument("--profile", default=None,
+                   help="weights profile: a JSON file written by `evaluate`, or sd1 / sd2 / realistic-vision "
+                        "(default: the model folder's audit_profile.json, else by model family)")
+    g.add_argument("--w-norm", type=float, default=None, help="override the norm-term weight")
+    g.add_argument("--w-cos", type=float, default=None, help="override the cosine-term weight")
+    g.add_argument("--authors-sd2-formulas", action="store_true",
+                   help="v-prediction models: reproduce the authors' released SD 2.x formulas (raw-v cosine, "
+                        "sqrt(a)(v_c-v_u)/(1-a) norm) to compare with published SD 2 numbers")
+    g.add_argument("--allow-pickle", action="store_true",
+                   help="also load .bin/.pt weights (pickle can run code); default: safetensors only")
+
+
+def stage_from_args(args: argparse.Namespace) -> ScoreStage:
+    config = ScoreConfig(generations=args.generations, seed=args.seed, batch_size=args.batch_size,
+                         max_unet_rows=args.max_unet_rows, authors_sd2=args.authors_sd2_formulas)
+    return ScoreStage(model=args.model, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle,
+                      config=config, profile=args.profile, w_norm=args.w_norm, w_cos=args.w_cos)

@@ -1,0 +1,1 @@
+"""Detection quality on labelled captions, weight calibration and ROC plots."""

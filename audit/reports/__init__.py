@@ -1,0 +1,1 @@
+"""Ranking scored rows and writing them as Parquet reports."""

@@ -1,0 +1,70 @@
+"""The scoring stage: a model loaded once (`setup`), then caption frames scored batch by batch (`process`).
+
+Used in-process by `score` and once per Ray actor by `scan`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+
+from audit import __version__
+from audit.model.loader import load_model
+from audit.readers.validate import OK, combine_status
+from audit.scoring.engine import ScoreConfig, Scorer
+from audit.scoring.profiles import Profile, resolve_profile
+from audit.scoring.terms import combine
+
+SCORE_COLUMNS = ("score", "norm", "cosine", "n_tokens", "truncated", "status")
+
+
+@dataclass
+class ScoreStage:
+    """Which model, how to score it, and which weights combine the terms."""
+
+    model: str | None = None
+    device: str = "auto"
+    dtype: str = "float32"
+    allow_pickle: bool = False
+    config: ScoreConfig = field(default_factory=ScoreConfig)
+    profile: str | None = None
+    w_norm: float | None = None
+    w_cos: float | None = None
+
+    def setup(self) -> None:
+        """Load the model and its noise bank once; resolve the score weights."""
+        components = load_model(self.model, self.device, self.dtype, self.allow_pickle)
+        self.scorer = Scorer(components, self.config)
+        self.weights: Profile = resolve_profile(components.source, components.unet.config, self.profile,
+                                                self.w_norm, self.w_cos)
+
+    def process(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Add score columns to a frame with `caption` (raw values) and optional `read_status`."""
+        read = frame["read_status"] if "read_status" in frame else pd.Series([None] * len(frame), index=frame.index)
+        status = [combine_status(r, c) for r, c in zip(read, frame["caption"])]
+        ok = [i for i, s in enumerate(status) if s == OK]
+        out = frame.drop(columns=["read_status"], errors="ignore").copy()
+        norm, cos, n_tok, trunc = [float("nan")] * len(out), [float("nan")] * len(out), [None] * len(out), [None] * len(out)
+        if ok:
+            result = self.scorer.score([frame["caption"].iloc[i] for i in ok])
+            for j, i in enumerate(ok):
+                norm[i], cos[i] = result["norm"][j], result["cosine"][j]
+                n_tok[i], trunc[i] = result["n_tokens"][j], result["truncated"][j]
+                if result["no_tokens"][j]:
+                    status[i], norm[i], cos[i] = "no_tokens", float("nan"), float("nan")
+        out["norm"], out["cosine"] = norm, cos
+        out["score"] = combine(out["norm"], out["cosine"], self.weights.w_norm, self.weights.w_cos)
+        out["n_tokens"] = pd.array(n_tok, dtype="Int64")
+        out["truncated"] = pd.array(trunc, dtype="boolean")
+        out["status"] = status
+        return out
+
+    def metadata(self) -> dict:
+        """Everything that determines the numbers, for the report's schema metadata."""
+        scorer = self.scorer
+        return {"tool": "audit", "version": __version__, "model": scorer.model.source,
+                "prediction_type": scorer.model.prediction_type, "dtype": self.dtype,
+                "device": str(scorer.model.device), "seed": self.config.seed, "generations": self.config.generations,
+                "t_hi": scorer.t_hi, "t_lo": scorer.t_lo, "authors_sd2": self.config.authors_sd2,
+                "w_norm": self.weights.w_norm, "w_cos": self.weights.w_cos, "threshold": self.weights.threshold,
+                "profile": asdict(self.weights)}
