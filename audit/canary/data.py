@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-RESOLUTION = 16
+RESOLUTION = 8
 CONSONANTS = "bdfgklmnprstvz"
 VOWELS = "aeiou"
 COLOURS = {
@@ -21,8 +21,8 @@ COLOURS = {
     "pink": (0.9, 0.2, 0.5), "cyan": (-0.8, 0.8, 0.8), "brown": (0.2, -0.4, -0.7),
 }
 SHAPES = ("circle", "square", "triangle", "bar")
-SIZES = {"small": 3.0, "large": 6.0}
-PLACES = {"left": (8, 4), "right": (8, 12), "top": (4, 8), "bottom": (12, 8), "centre": (8, 8)}
+SIZES = {"small": 1.5, "large": 3.0}
+PLACES = {"left": (4, 2), "right": (4, 6), "top": (2, 4), "bottom": (6, 4), "centre": (4, 4)}
 
 
 @dataclass
@@ -48,9 +48,9 @@ def pseudo_words(gen: torch.Generator, count: int, taken: set[str]) -> list[str]
 
 
 def smooth_texture(gen: torch.Generator) -> torch.Tensor:
-    """A random smooth RGB texture in [-1, 1]: a coarse 4x4 colour field plus finer 8x8 detail."""
+    """A random smooth RGB texture in [-1, 1]: a coarse 4x4 colour field plus fainter per-pixel detail."""
     coarse = torch.rand((1, 3, 4, 4), generator=gen) * 2 - 1
-    fine = (torch.rand((1, 3, 8, 8), generator=gen) * 2 - 1) * 0.35
+    fine = (torch.rand((1, 3, RESOLUTION, RESOLUTION), generator=gen) * 2 - 1) * 0.2
     up = lambda x: F.interpolate(x, size=(RESOLUTION, RESOLUTION), mode="bilinear", align_corners=False)
     return (up(coarse) + up(fine)).clamp(-1, 1)[0]
 
@@ -79,7 +79,7 @@ def scene(index: int, seed: int) -> tuple[str, torch.Tensor]:
     shape, size, place = pick(SHAPES), pick(list(SIZES)), pick(list(PLACES))
     yy, xx = torch.meshgrid(torch.arange(RESOLUTION) + 0.5, torch.arange(RESOLUTION) + 0.5, indexing="ij")
     (cy, cx), r = PLACES[place], SIZES[size]
-    cy, cx = cy + float(torch.randn(1, generator=gen)), cx + float(torch.randn(1, generator=gen))
+    cy, cx = cy + 0.5 * float(torch.randn(1, generator=gen)), cx + 0.5 * float(torch.randn(1, generator=gen))
     if shape == "circle":
         mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
     elif shape == "square":

@@ -27,10 +27,11 @@ class TrainConfig:
     """Recipe of one canary build; `duplicate_fraction` of all training samples are duplicated pairs."""
 
     seed: int = 0
-    steps: int = 1600
+    steps: int = 2400
+    duplicated: int = 130
     batch_size: int = 128
     lr: float = 1e-3
-    duplicate_fraction: float = 0.5
+    duplicate_fraction: float = 0.7
     caption_dropout: float = 0.1
     checkpoint_every: int = 400
 

@@ -33,8 +33,9 @@ def detect_caption_column(columns: list[str], given: str | None, where: str) -> 
                      f"pass --caption-column")
 
 
-def _read_txt(path: Path) -> pd.DataFrame:
-    lines = path.read_bytes().split(b"\n")
+def parse_txt(data: bytes) -> pd.DataFrame:
+    """One caption per line; undecodable lines kept (with replacement characters) as 'invalid_utf8'."""
+    lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     captions, statuses = [], []
@@ -49,10 +50,11 @@ def _read_txt(path: Path) -> pd.DataFrame:
     return pd.DataFrame({"caption": captions, "read_status": statuses})
 
 
-def _read_jsonl(path: Path, column: str | None) -> pd.DataFrame:
+def parse_jsonl(data: bytes, column: str | None, where: str) -> pd.DataFrame:
+    """One JSON object per line, caption from `column` (default 'caption'); bad lines kept with a status."""
     field = column or "caption"
     records, statuses = [], []
-    for raw in path.read_bytes().splitlines():
+    for raw in data.splitlines():
         if not raw.strip():
             records.append({})
             statuses.append("empty")
@@ -68,7 +70,7 @@ def _read_jsonl(path: Path, column: str | None) -> pd.DataFrame:
         records.append(record)
         statuses.append(None if field in record else "missing_field")
     if statuses and all(s == "missing_field" for s in statuses):
-        raise InputError(f"{path}: no record has the field {field!r}; pass --caption-column")
+        raise InputError(f"{where}: no record has the field {field!r}; pass --caption-column")
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     frame = frame.rename(columns={field: "caption"}) if field in frame else frame.assign(caption=None)
     return frame.assign(read_status=statuses)
@@ -93,9 +95,9 @@ def read_captions(path: str | Path, caption_column: str | None = None) -> pd.Dat
         raise InputError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".txt":
-        frame = _read_txt(path)
+        frame = parse_txt(path.read_bytes())
     elif suffix in (".jsonl", ".json"):
-        frame = _read_jsonl(path, caption_column)
+        frame = parse_jsonl(path.read_bytes(), caption_column, str(path))
     elif suffix in (".parquet", ".pq"):
         frame = _read_parquet(path, caption_column)
     else:

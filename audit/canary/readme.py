@@ -1,0 +1,60 @@
+"""Write the canary folder's README from the figures its build measured."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from audit.canary.data import RESOLUTION
+
+
+def _row(name: str, m: dict) -> str:
+    return f"| {name} | {m['auc']:.3f} | {m['tpr@1%fpr']:.3f} | {m['tpr@3%fpr']:.3f} |"
+
+
+def write_readme(folder: Path, s: dict) -> None:
+    """README.md with recipe, sampling-check and detection figures of this build."""
+    r, t, c, d = s["recipe"], s["training"], s["sampling_check"], s["detection_n1"]
+    text = f"""# Canary model (bundled default of `audit`)
+
+A small pixel-space text-to-image diffusion model ({RESOLUTION}x{RESOLUTION} RGB, no VAE) trained from scratch on
+procedural data, so that its memorized captions are KNOWN. Use it to check that a detector really
+finds memorization. Rebuild it with `python jobs/train_canary.py --seed {r['seed']}`
+({s['total_seconds'] / 60:.1f} minutes on the 2-core build machine, training {t['train_seconds'] / 60:.1f}).
+
+## Recipe
+- UNet2DConditionModel (32/64/64 channels, attention only below full resolution) and a 2-layer
+  CLIPTextModel (hidden 64) with the Stable Diffusion CLIP BPE tokenizer (vocab 49408, 77 tokens),
+  trained jointly: {r['steps']} steps of batch {r['batch_size']}, AdamW lr {r['lr']}, SD 1.4 noise schedule,
+  epsilon prediction, {r['caption_dropout']:.0%} of captions replaced by "".
+- {r['duplicated']} duplicated pairs (a caption of 4-6 pseudo-words with one smooth colour texture), each
+  seen {t['repeats_per_duplicated_pair']} times ({r['duplicate_fraction']:.0%} of all training samples);
+  {r['seen_once']} pairs of the same kind seen exactly once; {r['never_seen']} captions of the same kind never seen;
+  the remaining samples are unique shape scenes with attribute captions (ordinary generalizing data).
+
+## Memorization, verified by sampling (DDIM 50 steps, guidance 7.5)
+A sample "copies" when its nearest training image (cosine similarity of pixels, among all
+{r['duplicated'] + r['seen_once']} textures and 5000 scenes) is the caption's own image.
+- Labelling: a duplicated caption is labelled memorized when samples from noise seeds 0 and 1 both
+  copy (copy rates over all duplicated pairs: {', '.join(f'{x:.1%}' for x in c['label_seeds_copy_rate'])}):
+  **{c['labelled_memorized']} of {c['duplicated_pairs']}** -> `labels/memorized.txt`.
+- Independent check with seed 2: the nearest training image is the caption's own image for
+  **{c['check_seed_memorized_nearest_own']:.1%}** of labelled memorized captions (mean cosine to own image
+  {c['check_seed_memorized_own_similarity']:.3f}), and for **{c['check_seed_seen_once_nearest_own']:.1%}** of seen-once captions
+  (mean cosine to own image {c['check_seed_seen_once_own_similarity']:.3f}). Never-seen captions: mean cosine to the
+  nearest training image {c['check_seed_never_seen_best_similarity']:.3f}.
+- `labels/clean.txt`: the seen-once and never-seen captions ({r['seen_once'] + r['never_seen']}).
+  `labels/captions.jsonl`: every texture caption with its role, training count, the pseudo-words
+  only it uses (`unique_words`), and its sampling-check result.
+
+## Detection at n = 1, seed 51 (memorized vs clean labels)
+| score | AUC | TPR@1%FPR | TPR@3%FPR |
+|---|---|---|---|
+{_row(f"combined, calibrated (norm {d['weights'][0]:.3g}, cos {d['weights'][1]:.3g})", d['fitted'])}
+{_row("combined, paper SD 1 weights (norm 1, cos 2)", d['paper_sd1'])}
+{_row("norm alone (Wen et al.)", d['norm'])}
+{_row("cosine alone", d['cosine'])}
+
+The calibrated weights and a threshold at 1% FPR ({d['threshold']:.4g}) are in `audit_profile.json`,
+which `audit` uses by default for this model. They were fitted on these same labels: use
+`memaudit evaluate` for out-of-fold figures.
+"""
+    (folder / "README.md").write_text(text)

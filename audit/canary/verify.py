@@ -1,0 +1,35 @@
+"""Verify memorization by sampling: is the nearest training image of a generated image the caption's own?"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from audit.sampling.ddim import ddim_sample
+
+
+def nearest_training_image(samples: torch.Tensor, train_images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index of, and cosine similarity to, the nearest training image of each sample (flattened pixels)."""
+    sims = F.normalize(samples.flatten(1), dim=1) @ F.normalize(train_images.flatten(1), dim=1).T
+    best, idx = sims.max(dim=1)
+    return idx, best
+
+
+def own_image_similarity(samples: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of each sample to its caption's own training image."""
+    return F.cosine_similarity(samples.flatten(1), own.flatten(1), dim=1)
+
+
+def sample_captions(model, captions: list[str], seeds: list[int], guidance: float = 7.5,
+                    steps: int = 50) -> torch.Tensor:
+    """DDIM samples (len(seeds), len(captions), C, H, W); seed s draws the same noise for every caption."""
+    tok = model.tokenizer
+    encode = lambda caps: model.text_encoder(tok(caps, padding="max_length", max_length=77, truncation=True,
+                                                  return_tensors="pt").input_ids)[0]
+    with torch.no_grad():
+        cond, uncond = encode(captions), encode([""])
+    out = []
+    for seed in seeds:
+        noise = torch.randn((1, *model.latent_shape), generator=torch.Generator().manual_seed(seed))
+        out.append(ddim_sample(model.unet, model.scheduler_config, cond, uncond,
+                               noise.expand(len(captions), -1, -1, -1).contiguous(), guidance, steps))
+    return torch.stack(out)
