@@ -5,6 +5,7 @@ import argparse
 
 from audit.model.loader import DTYPES
 from audit.scoring.engine import ScoreConfig
+from audit.scoring.profiles import BUILTIN, load_profile
 from audit.scoring.stage import ScoreStage
 
 
@@ -32,6 +33,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def stage_from_args(args: argparse.Namespace) -> ScoreStage:
+    """The scoring stage the options describe; a profile file is checked now, before any model loads."""
+    if args.profile is not None and args.profile not in BUILTIN:
+        load_profile(args.profile)
     config = ScoreConfig(generations=args.generations, seed=args.seed, batch_size=args.batch_size,
                          max_unet_rows=args.max_unet_rows, authors_sd2=args.authors_sd2_formulas)
     return ScoreStage(model=args.model, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle,

@@ -69,7 +69,7 @@ def parse_jsonl(data: bytes, column: str | None, where: str) -> pd.DataFrame:
             continue
         records.append(record)
         statuses.append(None if field in record else "missing_field")
-    if statuses and all(s == "missing_field" for s in statuses):
+    if "missing_field" in statuses and not any(field in r for r in records):
         raise InputError(f"{where}: no record has the field {field!r}; pass --caption-column")
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     frame = frame.rename(columns={field: "caption"}) if field in frame else frame.assign(caption=None)

@@ -71,3 +71,9 @@ def test_batch_size_and_order_do_not_change_numbers(request, fixture):
         torch.testing.assert_close(unshuffled, base, atol=1e-5, rtol=1e-5)
     assert results[1]["truncated"][CAPTIONS.index("x " * 200)] is True
     assert results[1]["n_tokens"][CAPTIONS.index("x " * 200)] == 202
+
+
+def test_caption_with_the_empty_prompts_tokens_has_zero_guidance(tiny_eps):
+    got = Scorer(load_model(str(tiny_eps), device="cpu")).score(["", "a cat"])
+    assert got["no_tokens"] == [True, False]
+    assert got["norm"][0] == 0.0 and got["cosine"][0] == 0.0 and got["norm"][1] > 0

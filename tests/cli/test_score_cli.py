@@ -1,0 +1,79 @@
+"""The `score` command end to end: statuses for bad rows, one-line errors for bad files, metadata, --help."""
+import subprocess
+import sys
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from audit.cli.main import main
+from audit.reports.parquet import read_metadata
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "audit", *args], capture_output=True, text=True, timeout=300,
+                          env={"HF_HUB_OFFLINE": "1", "AUDIT_TORCH_THREADS": "1", "PATH": "/usr/bin:/bin"})
+
+
+def test_score_parquet_with_bad_rows(tiny_eps, tmp_path):
+    long = "word " * 500
+    table = pa.table({"key": ["a", "b", "c", "d", "e", "f", "g", "h"],
+                      "caption": ["a red cat", None, "   ", long, "emoji \U0001F600 \x07", "a red cat", "\x07", "x"],
+                      "url": [f"http://x/{i}" for i in range(8)], "score": list(range(8))})
+    pq.write_table(table, tmp_path / "in.parquet")
+    out = tmp_path / "out.parquet"
+    assert main(["score", "-i", str(tmp_path / "in.parquet"), "-o", str(out), "--model", str(tiny_eps),
+                 "--batch-size", "3"]) == 0
+    report = pd.read_parquet(out).set_index("key")
+    assert len(report) == 8 and sorted(report["row_id"]) == list(range(8))
+    assert report["status"].to_dict() == {"a": "ok", "b": "null", "c": "empty", "d": "ok", "e": "ok", "f": "ok",
+                                         "g": "ok", "h": "ok"}
+    assert bool(report.loc["d", "truncated"]) and report.loc["d", "n_tokens"] == 502
+    assert not bool(report.loc["a", "truncated"])
+    assert report.loc["a", "score"] == report.loc["f", "score"]  # duplicates get identical numbers
+    assert report.loc["b", "rank"] is pd.NA
+    assert report.loc[list("abcdefgh"), "input_score"].tolist() == list(range(8))  # passthrough, renamed
+    ranked = report[report["status"] == "ok"].sort_values("rank")
+    assert ranked["rank"].tolist() == [1, 2, 3, 4, 5, 6] and ranked["score"].is_monotonic_decreasing
+    assert pd.read_parquet(out)["rank"].tolist()[:6] == [1, 2, 3, 4, 5, 6]  # file itself is sorted by rank
+    meta = read_metadata(out)
+    assert (meta["seed"], meta["generations"], meta["t_hi"], meta["t_lo"]) == (51, 1, 981, 41)
+    assert meta["w_norm"] == 1.0 and meta["w_cos"] == 2.0 and meta["version"]
+
+
+def test_scores_are_combined_with_profile_weights(tiny_eps, tmp_path):
+    (tmp_path / "c.txt").write_text("one caption\nanother caption\n")
+    main(["score", "-i", str(tmp_path / "c.txt"), "-o", str(tmp_path / "a.parquet"), "--model", str(tiny_eps),
+          "--w-norm", "0.5", "--w-cos", "3"])
+    frame = pd.read_parquet(tmp_path / "a.parquet")
+    assert frame["score"].tolist() == pytest.approx((0.5 * frame["norm"] + 3 * frame["cosine"]).tolist(), rel=1e-12)
+
+
+@pytest.mark.parametrize("setup,args,message", [
+    (None, ["-i", "{d}/missing.txt"], "missing.txt: no such file"),
+    ("broken", ["-i", "{d}/broken.parquet"], "unreadable Parquet file"),
+    ("nocol", ["-i", "{d}/nocol.parquet"], "no caption column found"),
+    ("nocol", ["-i", "{d}/nocol.parquet", "--caption-column", "TEXT"], "no column 'TEXT'"),
+    ("txt", ["-i", "{d}/c.txt", "--model", "{d}/no-such-model"], "no such model folder"),
+    ("txt", ["-i", "{d}/c.txt", "--profile", "{d}/nope.json"], "profile file not found"),
+])
+def test_bad_input_gives_one_line_error(tmp_path, setup, args, message):
+    if setup == "broken":
+        (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
+    elif setup == "nocol":
+        pq.write_table(pa.table({"url": ["u"]}), tmp_path / "nocol.parquet")
+    elif setup == "txt":
+        (tmp_path / "c.txt").write_text("a caption\n")
+    result = run_cli("score", *[a.format(d=tmp_path) for a in args], "-o", str(tmp_path / "o.parquet"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_help_of_every_command():
+    for command in ([], ["score"], ["evaluate"]):
+        result = run_cli(*command, "--help")
+        assert result.returncode == 0 and "usage:" in result.stdout
+    assert "--generations" in run_cli("score", "--help").stdout
