@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,17 @@ def _read_model_index(source: str, local: bool) -> dict:
     return json.loads(Path(hf_hub_download(source, "model_index.json")).read_text())
 
 
+@contextmanager
+def _load_errors(source: str, allow_pickle: bool):
+    """Turn library load failures into one concise ModelLoadError."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        hint = "" if allow_pickle or "safetensors" not in str(err) else " (only safetensors weights load unless --allow-pickle)"
+        raise ModelLoadError(f"{source}: {first}{hint}") from None
+
+
 def load_model(source: str | None = None, device: str = "auto", dtype: str = "float32",
                allow_pickle: bool = False) -> ModelComponents:
     """Load a pipeline's UNet, text encoder, tokenizer and scheduler config (default: the bundled canary).
@@ -74,6 +86,7 @@ def load_model(source: str | None = None, device: str = "auto", dtype: str = "fl
     source = source or DEFAULT_MODEL
     if dtype not in DTYPES:
         raise ModelLoadError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    dev, torch_dtype = resolve_device(device), DTYPES[dtype]
     local = os.path.isdir(source)
     if not local and (source.startswith(("/", ".", "~")) or source.count("/") != 1):
         raise ModelLoadError(f"{source}: no such model folder")
@@ -81,17 +94,17 @@ def load_model(source: str | None = None, device: str = "auto", dtype: str = "fl
     for part in ("unet", "text_encoder", "tokenizer", "scheduler"):
         if part not in index:
             raise ModelLoadError(f"{source}: model_index.json names no {part!r} component")
-    dev, torch_dtype = resolve_device(device), DTYPES[dtype]
-    safe = not allow_pickle
-    unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", use_safetensors=safe or None,
-                                                torch_dtype=torch_dtype)
     encoder_cls = getattr(transformers, index["text_encoder"][1], None)
     if encoder_cls is None:
         raise ModelLoadError(f"{source}: text encoder class {index['text_encoder'][1]!r} is not in transformers")
-    text_encoder = encoder_cls.from_pretrained(source, subfolder="text_encoder", use_safetensors=safe or None,
-                                               dtype=torch_dtype)
-    tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer")
-    scheduler_config = dict(DDIMScheduler.load_config(source, subfolder="scheduler"))
+    safe = None if allow_pickle else True
+    with _load_errors(source, allow_pickle):
+        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", use_safetensors=safe,
+                                                    torch_dtype=torch_dtype)
+        text_encoder = encoder_cls.from_pretrained(source, subfolder="text_encoder", use_safetensors=safe,
+                                                   dtype=torch_dtype)
+        tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer")
+        scheduler_config = dict(DDIMScheduler.load_config(source, subfolder="scheduler"))
     alphas = DDIMScheduler.from_config(scheduler_config).alphas_cumprod.to(torch.float64)
     for module in (unet, text_encoder):
         module.to(device=dev, dtype=torch_dtype).eval().requires_grad_(False)
