@@ -77,3 +77,36 @@ def test_caption_with_the_empty_prompts_tokens_has_zero_guidance(tiny_eps):
     got = Scorer(load_model(str(tiny_eps), device="cpu")).score(["", "a cat"])
     assert got["no_tokens"] == [True, False]
     assert got["norm"][0] == 0.0 and got["cosine"][0] == 0.0 and got["norm"][1] > 0
+
+
+@pytest.mark.parametrize("fixture", ["tiny_eps", "tiny_v"])
+def test_benchmark_baselines_compute_the_same_terms(request, fixture):
+    from audit.scoring.baselines import authors_procedure, naive_terms
+
+    model = load_model(str(request.getfixturevalue(fixture)), device="cpu")
+    scorer = Scorer(model, ScoreConfig())
+    got = scorer.score(CAPTIONS[:3])
+    for i, caption in enumerate(CAPTIONS[:3]):
+        for procedure in (naive_terms, authors_procedure):
+            norm, cos = procedure(model, caption, scorer.x_T[:1], scorer.t_hi, scorer.t_lo)
+            assert norm == pytest.approx(got["norm"][i], rel=1e-5, abs=1e-5)
+            assert cos == pytest.approx(got["cosine"][i], abs=1e-5)
+
+
+def test_authors_sd2_formulas_on_raw_v(tiny_v, tiny_eps):
+    model = load_model(str(tiny_v), device="cpu")
+    scorer = Scorer(model, ScoreConfig(authors_sd2=True))
+    got = scorer.score(["a blue house"])
+    ids = model.tokenizer(["a blue house", ""], padding="max_length", max_length=77, return_tensors="pt").input_ids
+    with torch.no_grad():
+        s = model.text_encoder(ids)[0]
+        x = scorer.x_T
+        raw = lambda t, k: model.unet(x, t, encoder_hidden_states=s[k : k + 1]).sample
+        a = model.alphas_cumprod[scorer.t_hi].item()
+        norm = ((a**0.5) * (raw(scorer.t_hi, 0) - raw(scorer.t_hi, 1)) / (1 - a)).flatten().norm().item()
+        v_u, v_c = raw(scorer.t_lo, 1), raw(scorer.t_lo, 0)
+        cos = F.cosine_similarity(v_u, v_c - v_u, dim=1).mean().item()
+    assert got["norm"][0] == pytest.approx(norm, rel=1e-5) and got["cosine"][0] == pytest.approx(cos, abs=1e-5)
+    assert Scorer(model, ScoreConfig()).score(["a blue house"])["norm"][0] != pytest.approx(norm, rel=1e-3)
+    with pytest.raises(ValueError, match="v-prediction models only"):
+        Scorer(load_model(str(tiny_eps), device="cpu"), ScoreConfig(authors_sd2=True))

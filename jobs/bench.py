@@ -1,0 +1,94 @@
+"""Captions per second of the batched engine versus one-caption-at-a-time baselines, in one process.
+
+    python jobs/bench.py --arch canary --captions 256
+    python jobs/bench.py --arch sd14 --captions 3            # SD 1.4 UNet architecture, random weights
+    python jobs/bench.py --arch sd14 --device cuda --dtype bfloat16 --captions 2048 --batch-size 256 --engine-only
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from audit.model.loader import DTYPES, ModelComponents, load_model, resolve_device  # noqa: E402
+from audit.scoring.baselines import authors_procedure, naive_terms  # noqa: E402
+from audit.scoring.engine import ScoreConfig, Scorer  # noqa: E402
+
+SD14_SCHEDULER = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
+                  "num_train_timesteps": 1000, "set_alpha_to_one": False, "steps_offset": 1, "clip_sample": False}
+
+
+def sd14_random(device: torch.device, dtype: torch.dtype) -> ModelComponents:
+    """The SD 1.4 UNet and CLIP ViT-L/14 text encoder architectures with random weights (no download)."""
+    from diffusers import DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    canary = load_model(None, device="cpu")
+    unet = UNet2DConditionModel(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
+                                block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768,
+                                attention_head_dim=8,
+                                down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+                                up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3)
+    text = CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072,
+                                        num_hidden_layers=12, num_attention_heads=12, max_position_embeddings=77))
+    for module in (unet, text):
+        module.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    return ModelComponents(source="random SD 1.4 architecture", unet=unet, text_encoder=text,
+                           tokenizer=canary.tokenizer, scheduler_config=SD14_SCHEDULER,
+                           alphas_cumprod=DDIMScheduler(**SD14_SCHEDULER).alphas_cumprod.double(),
+                           prediction_type="epsilon", device=device, dtype=dtype)
+
+
+def rate(fn, captions: list[str]) -> float:
+    """Captions per second of fn(captions), waiting for the GPU to finish."""
+    start = time.perf_counter()
+    fn(captions)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return len(captions) / (time.perf_counter() - start)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arch", choices=["canary", "sd14"], default="canary")
+    p.add_argument("--captions", type=int, default=256)
+    p.add_argument("--baseline-captions", type=int, default=None, help="captions for the slow baselines")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32", choices=list(DTYPES))
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--engine-only", action="store_true", help="skip the baselines (GPU throughput run)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    model = load_model(None, device=str(device), dtype=args.dtype) if args.arch == "canary" \
+        else sd14_random(device, DTYPES[args.dtype])
+    captions = [f"bench caption {i} with a few words about a {['red', 'blue', 'green'][i % 3]} thing"
+                for i in range(args.captions)]
+    config = ScoreConfig(batch_size=args.batch_size, max_unet_rows=max(2 * args.batch_size, 2))
+    setup_start = time.perf_counter()
+    scorer = Scorer(model, config)
+    result = {"arch": args.arch, "device": str(device), "dtype": args.dtype, "threads": args.threads,
+              "batch_size": args.batch_size, "engine_setup_s": round(time.perf_counter() - setup_start, 3)}
+    scorer.score(captions[: min(4, len(captions))])  # warm-up
+    result["engine_captions_per_s"] = rate(scorer.score, captions)
+    if not args.engine_only:
+        sub = captions[: args.baseline_captions or len(captions)]
+        x = scorer.x_T[:1]
+        result["naive_captions_per_s"] = rate(lambda cs: [naive_terms(model, c, x, scorer.t_hi, scorer.t_lo) for c in cs], sub)
+        result["authors_captions_per_s"] = rate(
+            lambda cs: [authors_procedure(model, c, x, scorer.t_hi, scorer.t_lo) for c in cs], sub)
+        result["speedup_vs_naive"] = result["engine_captions_per_s"] / result["naive_captions_per_s"]
+        result["speedup_vs_authors"] = result["engine_captions_per_s"] / result["authors_captions_per_s"]
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
