@@ -4,7 +4,6 @@ Every input file is one shard, identified by a stable id derived from its addres
 """
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import re
 from dataclasses import dataclass
@@ -17,7 +16,9 @@ from audit.readers.local import InputError
 
 KINDS = {".parquet": "parquet", ".pq": "parquet", ".tar": "webdataset", ".txt": "txt", ".jsonl": "jsonl",
          ".json": "jsonl"}
-WILDCARDS = re.compile(r"[*?\[]")
+WILDCARDS = re.compile(r"[*?]")
+GLOB_TOKENS = re.compile(r"(\*\*/|\*\*|\*|\?)")
+GLOB_REGEX = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,21 @@ def _address(fs: pafs.FileSystem, path: str, like: str) -> str:
     return path
 
 
+def _glob_regex(pattern: str) -> re.Pattern:
+    """Shell-style glob: `*` and `?` stay within a folder, `**` spans folders."""
+    return re.compile("".join(GLOB_REGEX.get(t, re.escape(t)) for t in GLOB_TOKENS.split(pattern)) + r"\Z")
+
+
 def _listing(pattern: str) -> list[str]:
     """Supported files in a folder (recursively) or matching a glob, as addresses."""
     fs, path = storage.resolve(pattern)
     glob = WILDCARDS.search(path)
     base = path[: path.rfind("/", 0, glob.start())] if glob else path
-    infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+    recursive = not glob or "/" in path[glob.start():] or "**" in path
+    infos = fs.get_file_info(pafs.FileSelector(base, recursive=recursive, allow_not_found=True))
+    match = _glob_regex(path).match if glob else None
     found = sorted(i.path for i in infos if i.type == pafs.FileType.File and _kind(i.path)
-                   and (not glob or fnmatch.fnmatchcase(i.path, path)))
+                   and (match is None or match(i.path)))
     return [_address(fs, p, pattern) for p in found]
 
 

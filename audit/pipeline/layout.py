@@ -18,15 +18,16 @@ from audit.pipeline import storage
 
 @dataclass(frozen=True)
 class Layout:
-    """The output folder of one scan on its filesystem."""
+    """The output folder of one scan: its address as given (passed to Ray tasks), filesystem and root path."""
 
+    address: str
     fs: pafs.FileSystem
     root: str
 
     @classmethod
-    def at(cls, output: str) -> "Layout":
-        fs, root = storage.resolve(output)
-        return cls(fs, root)
+    def at(cls, address: str) -> "Layout":
+        fs, root = storage.resolve(address)
+        return cls(address if storage.is_uri(address) else root, fs, root)
 
     def path(self, *parts: str) -> str:
         return storage.join(self.root, *parts)

@@ -67,6 +67,12 @@ def list_files(fs: pafs.FileSystem, folder: str, suffix: str = "") -> list[str]:
     return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(suffix))
 
 
+def remove_file(fs: pafs.FileSystem, path: str) -> None:
+    """Delete the file at `path`, if present."""
+    if exists(fs, path):
+        fs.delete_file(path)
+
+
 def remove_tree(fs: pafs.FileSystem, folder: str) -> None:
     """Delete `folder` and everything under it, if present."""
     if exists(fs, folder):

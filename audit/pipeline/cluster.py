@@ -1,0 +1,26 @@
+"""Connect to Ray: reuse this process's connection, join a cluster, or start a private local instance."""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+import ray
+
+
+@contextmanager
+def connected(address: str | None) -> Iterator[None]:
+    """Join `address` (or RAY_ADDRESS) if set, else start a local Ray bound to 127.0.0.1; disconnect after."""
+    if ray.is_initialized():
+        yield
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+

@@ -1,0 +1,29 @@
+"""summary.json: what a scan read, scored, skipped and flagged, with which parameters, how fast."""
+from __future__ import annotations
+
+from collections import Counter
+
+from audit.pipeline.inputs import Shard
+from audit.readers.validate import OK
+from audit.reports.flagging import Flagging
+
+
+def build_summary(shards: list[Shard], markers: list[tuple[str, dict]], failures: dict[str, str], resumed: int,
+                  flagging: Flagging, flagged: int, metadata: dict, timing: dict) -> dict:
+    """The summary of one run over `shards`; `markers` are the finished ones, `failures` id -> reason."""
+    statuses: Counter = Counter()
+    for _, marker in markers:
+        statuses.update(marker["status_counts"])
+    sources = {s.shard_id: s.source for s in shards}
+    return {
+        "complete": not failures,
+        "rows_read": sum(m["rows"] for _, m in markers),
+        "rows_scored": statuses.get(OK, 0),
+        "rows_not_scored": {k: v for k, v in sorted(statuses.items()) if k != OK},
+        "flagged": flagged,
+        "flagging": {"threshold": flagging.threshold, "top_k": flagging.top_k, "chosen_by": flagging.how},
+        "shards": {"total": len(shards), "finished": len(markers), "resumed": resumed,
+                   "failed": [{"source": sources[i], "shard_id": i, "reason": r} for i, r in sorted(failures.items())]},
+        "timing": timing,
+        "score_parameters": metadata,
+    }

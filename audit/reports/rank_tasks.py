@@ -1,0 +1,80 @@
+"""The two Ray tasks of the global ranking: split shards into score-range buckets, then rank each bucket."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from audit.pipeline import storage
+from audit.pipeline.layout import Layout
+from audit.readers.validate import OK
+from audit.reports.buckets import scored_bucket, unscored_bucket
+from audit.reports.flagging import Flagging
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Cut points of the scored buckets; unscored rows go to `unscored_buckets` buckets after them."""
+
+    cuts: list[float]
+    unscored_buckets: int
+    total_rows: int
+    scored_rows: int
+
+    @property
+    def scored_buckets(self) -> int:
+        return len(self.cuts) + 1
+
+
+def bucket_folder(layout: Layout, bucket: int) -> str:
+    return layout.path("staging", "rank", f"{bucket:06d}")
+
+
+def partition_shard(output: str, shard_id: str, row_offset: int, plan: Plan) -> tuple[dict[int, int], pa.Schema]:
+    """Write the shard's rows (with `row_id`) into bucket folders; return rows per bucket and the shard's schema."""
+    layout = Layout.at(output)
+    table = storage.read_table(layout.fs, layout.scores(shard_id))
+    row_id = np.arange(table.num_rows, dtype=np.int64) + row_offset
+    table = table.append_column("row_id", pa.array(row_id))
+    scores = table["score"].to_numpy(zero_copy_only=False)
+    ok = (table["status"].to_numpy(zero_copy_only=False) == OK) & np.isfinite(scores)
+    bucket = np.where(ok, scored_bucket(scores, plan.cuts),
+                      unscored_bucket(row_id, plan.scored_buckets, plan.unscored_buckets, plan.total_rows))
+    counts = {}
+    for b in np.unique(bucket).tolist():
+        rows = table.filter(pa.array(bucket == b))
+        storage.write_table(layout.fs, storage.join(bucket_folder(layout, b), f"{shard_id}.parquet"), rows)
+        counts[b] = rows.num_rows
+    return counts, table.schema
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with exactly the fields of `schema`: columns cast, missing ones null."""
+    return pa.table([table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+                     for f in schema], schema=schema)
+
+
+def rank_bucket(output: str, bucket: int, first_rank: int | None, plan: Plan, data_schema: pa.Schema,
+                report_schema: pa.Schema, flagging: Flagging) -> int:
+    """Sort one bucket, add rank / percentile / flagged, write report/part-<bucket>.parquet; return flagged rows.
+
+    `first_rank` is the rank of the bucket's best row; None for a bucket of unscored rows (kept in row order).
+    """
+    layout = Layout.at(output)
+    table = pa.concat_tables([_conform(storage.read_table(layout.fs, p), data_schema)
+                              for p in storage.list_files(layout.fs, bucket_folder(layout, bucket), ".parquet")])
+    n = table.num_rows
+    if first_rank is None:
+        table = table.sort_by("row_id")
+        rank, percentile, flags = pa.nulls(n, pa.int64()), pa.nulls(n, pa.float64()), np.zeros(n, dtype=bool)
+    else:
+        table = table.sort_by([("score", "descending"), ("row_id", "ascending")])
+        ranks = np.arange(first_rank, first_rank + n, dtype=np.int64)
+        rank, percentile = pa.array(ranks), pa.array(100.0 * (plan.scored_rows - ranks + 1) / plan.scored_rows)
+        flags = flagging.flags(table["score"].to_numpy(), ranks)
+    table = table.append_column("rank", rank).append_column("percentile", percentile)
+    table = table.append_column("flagged", pa.array(flags))
+    out = pa.table([table[f.name] for f in report_schema], schema=report_schema)
+    storage.write_table(layout.fs, layout.path("report", f"part-{bucket:06d}.parquet"), out)
+    return int(flags.sum())

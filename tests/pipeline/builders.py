@@ -1,0 +1,46 @@
+"""Small caption shards in the input formats of `scan`, for the pipeline tests."""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+WORDS = ["red", "blue", "tiny", "large", "old", "misty", "golden", "quiet"]
+THINGS = ["cat", "house", "river", "car", "tree", "robot", "boat", "city"]
+
+
+def caption(i: int) -> str:
+    return f"a {WORDS[i % 8]} {THINGS[i // 8 % 8]} photo, number {i}"
+
+
+def write_laion(path: Path, first: int, rows: int, bad: bool = True) -> Path:
+    """LAION-schema Parquet (SAMPLE_ID, URL, TEXT, ...); with `bad`, rows 1-3 are null, empty, blank."""
+    texts = [caption(first + i) for i in range(rows)]
+    if bad:
+        texts[1:4] = [None, "", "   "]
+    pq.write_table(pa.table({"SAMPLE_ID": pa.array(range(first, first + rows), pa.int64()),
+                             "URL": [f"https://x.test/{first + i}.jpg" for i in range(rows)], "TEXT": texts,
+                             "WIDTH": pa.array([512] * rows, pa.int32())}), path)
+    return path
+
+
+def write_tar(path: Path, first: int, rows: int) -> Path:
+    """A WebDataset shard: jpg + txt + json per sample; sample 1 has undecodable text, sample 2 no text."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for i in range(rows):
+            key = f"{first + i:09d}"
+            members = {"jpg": b"\xff\xd8 not really a jpeg", "json": json.dumps({"url": f"u{first + i}"}).encode(),
+                       "txt": b"\xff\xfe\xfa" if i == 1 else caption(first + i).encode()}
+            if i == 2:
+                del members["txt"]
+            for ext, data in members.items():
+                info = tarfile.TarInfo(f"{key}.{ext}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    path.write_bytes(buffer.getvalue())
+    return path
