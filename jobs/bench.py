@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from audit.model.loader import DTYPES, ModelComponents, load_model, resolve_device  # noqa: E402
+from audit.model.loader import DEFAULT_MODEL, DTYPES, ModelComponents, load_model, resolve_device  # noqa: E402
 from audit.scoring.baselines import authors_procedure, naive_terms  # noqa: E402
 from audit.scoring.engine import ScoreConfig, Scorer  # noqa: E402
 
@@ -27,9 +27,9 @@ SD14_SCHEDULER = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "sc
 def sd14_random(device: torch.device, dtype: torch.dtype) -> ModelComponents:
     """The SD 1.4 UNet and CLIP ViT-L/14 text encoder architectures with random weights (no download)."""
     from diffusers import DDIMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel
 
-    canary = load_model(None, device="cpu")
+    tokenizer = AutoTokenizer.from_pretrained(Path(DEFAULT_MODEL) / "tokenizer")
     unet = UNet2DConditionModel(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
                                 block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768,
                                 attention_head_dim=8,
@@ -40,7 +40,7 @@ def sd14_random(device: torch.device, dtype: torch.dtype) -> ModelComponents:
     for module in (unet, text):
         module.to(device=device, dtype=dtype).eval().requires_grad_(False)
     return ModelComponents(source="random SD 1.4 architecture", unet=unet, text_encoder=text,
-                           tokenizer=canary.tokenizer, scheduler_config=SD14_SCHEDULER,
+                           tokenizer=tokenizer, scheduler_config=SD14_SCHEDULER,
                            alphas_cumprod=DDIMScheduler(**SD14_SCHEDULER).alphas_cumprod.double(),
                            prediction_type="epsilon", device=device, dtype=dtype)
 
@@ -57,6 +57,7 @@ def rate(fn, captions: list[str]) -> float:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", choices=["canary", "sd14"], default="canary")
+    p.add_argument("--model", default=None, help="with --arch canary: a pipeline folder (default: bundled canary)")
     p.add_argument("--captions", type=int, default=256)
     p.add_argument("--baseline-captions", type=int, default=None, help="captions for the slow baselines")
     p.add_argument("--batch-size", type=int, default=32)
@@ -64,19 +65,22 @@ def main() -> int:
     p.add_argument("--dtype", default="float32", choices=list(DTYPES))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--engine-only", action="store_true", help="skip the baselines (GPU throughput run)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the UNet in the engine")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    model = load_model(None, device=str(device), dtype=args.dtype) if args.arch == "canary" \
+    model = load_model(args.model, device=str(device), dtype=args.dtype) if args.arch == "canary" \
         else sd14_random(device, DTYPES[args.dtype])
     captions = [f"bench caption {i} with a few words about a {['red', 'blue', 'green'][i % 3]} thing"
                 for i in range(args.captions)]
-    config = ScoreConfig(batch_size=args.batch_size, max_unet_rows=max(2 * args.batch_size, 2))
+    config = ScoreConfig(batch_size=args.batch_size, max_unet_rows=max(2 * args.batch_size, 2), compile=args.compile)
     setup_start = time.perf_counter()
     scorer = Scorer(model, config)
     result = {"arch": args.arch, "device": str(device), "dtype": args.dtype, "threads": args.threads,
-              "batch_size": args.batch_size, "engine_setup_s": round(time.perf_counter() - setup_start, 3)}
-    scorer.score(captions[: min(4, len(captions))])  # warm-up
+              "batch_size": args.batch_size, "compile": args.compile, "engine_setup_s": round(time.perf_counter() - setup_start, 3)}
+    warm = time.perf_counter()
+    scorer.score(captions[: args.batch_size])  # warm-up (and compilation) on one full batch
+    result["warmup_s"] = round(time.perf_counter() - warm, 3)
     result["engine_captions_per_s"] = rate(scorer.score, captions)
     if not args.engine_only:
         sub = captions[: args.baseline_captions or len(captions)]

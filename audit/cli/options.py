@@ -28,6 +28,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--authors-sd2-formulas", action="store_true",
                    help="v-prediction models: reproduce the authors' released SD 2.x formulas (raw-v cosine, "
                         "sqrt(a)(v_c-v_u)/(1-a) norm) to compare with published SD 2 numbers")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the UNet (about a minute of warm-up; +45%% captions/s on an H200 in bfloat16)")
     g.add_argument("--allow-pickle", action="store_true",
                    help="also load .bin/.pt weights (pickle can run code); default: safetensors only")
 
@@ -37,6 +39,7 @@ def stage_from_args(args: argparse.Namespace) -> ScoreStage:
     if args.profile is not None and args.profile not in BUILTIN:
         load_profile(args.profile)
     config = ScoreConfig(generations=args.generations, seed=args.seed, batch_size=args.batch_size,
-                         max_unet_rows=args.max_unet_rows, authors_sd2=args.authors_sd2_formulas)
+                         max_unet_rows=args.max_unet_rows, authors_sd2=args.authors_sd2_formulas,
+                         compile=args.compile)
     return ScoreStage(model=args.model, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle,
                       config=config, profile=args.profile, w_norm=args.w_norm, w_cos=args.w_cos)
