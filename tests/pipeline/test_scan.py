@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -71,22 +72,23 @@ def test_bad_file_fails_only_its_shard(mixed_run):
     assert not summary["complete"] and summary["shards"]["finished"] == 4 and summary["shards"]["total"] == 7
 
 
-def test_rerun_skips_finished_shards_and_refuses_other_parameters(local_ray, tiny_eps, shards, tmp_path, capsys):
+def test_rerun_skips_finished_shards_and_refuses_other_parameters(mixed_run, tiny_eps, shards, tmp_path, capsys):
     out, profile = tmp_path / "out", tmp_path / "profile.json"
-    profile.write_text(json.dumps({"name": "calibrated", "w_norm": 1.0, "w_cos": 2.0, "threshold": 0.5}))
-    inputs = [shards / "part-00002.parquet", shards / "images-00000.tar"]
-    assert scan(tiny_eps, inputs, out, "--profile", profile) == 0
+    shutil.copytree(mixed_run[1], out)
     first = pd.read_parquet(out / "report")
-    assert first["flagged"].tolist() == (first["score"] > 0.5).tolist() and first["flagged"].any()
-    assert summary_of(out)["flagging"]["chosen_by"] == "threshold of the score profile"
+    profile.write_text(json.dumps({"name": "calibrated", "w_norm": 1.0, "w_cos": 2.0, "threshold": 0.5}))
     scores_mtime = {p.name: p.stat().st_mtime_ns for p in (out / "scores").iterdir()}
-    assert scan(tiny_eps, inputs, out, "--profile", profile) == 0
-    assert summary_of(out)["shards"]["resumed"] == 2
+    assert scan(tiny_eps, [shards], out, "--rows-per-file", "40", "--profile", profile) == 0
+    summary = summary_of(out)
+    assert summary["shards"]["resumed"] == 4 and summary["timing"]["rows_this_run"] == 0
     assert {p.name: p.stat().st_mtime_ns for p in (out / "scores").iterdir()} == scores_mtime
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "report"), first)
+    again = pd.read_parquet(out / "report")
+    pd.testing.assert_frame_equal(again.drop(columns="flagged"), first.drop(columns="flagged"))
+    assert again["flagged"].tolist() == (again["score"] > 0.5).tolist() and again["flagged"].any()
+    assert summary["flagging"] == {"threshold": 0.5, "top_k": None, "chosen_by": "threshold of the score profile"}
     capsys.readouterr()
-    assert scan(tiny_eps, inputs, out, "--profile", profile, "--seed", "52") == 2
-    assert "seed 51 -> 52" in capsys.readouterr().err
+    assert scan(tiny_eps, [shards], out, "--seed", "52") == 2
+    assert "other score parameters (seed 51 -> 52)" in capsys.readouterr().err
 
 
 def test_same_caption_same_score_whichever_actor_or_batch(local_ray, tiny_eps, tmp_path):

@@ -1,0 +1,52 @@
+"""A scoring actor killed mid-run is restarted by Ray and its batch retried: the scan still has every row."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pandas as pd
+import pytest
+import ray
+from builders import write_laion
+from ray.util.state import list_actors
+
+from audit.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def ray_with_state_api():
+    """A local Ray with the dashboard, which serves the state API used to find the actor's process."""
+    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def scorer_actors() -> list:
+    return [a for a in list_actors(detail=True) if "ScorerActor" in a.class_name]
+
+
+def test_killed_actor_is_restarted_and_every_row_scored(ray_with_state_api, tiny_eps, tmp_path):
+    for k in range(6):
+        write_laion(tmp_path / f"part-{k}.parquet", 40 * k, 40)
+    out, result = tmp_path / "out", {}
+    scan = threading.Thread(target=lambda: result.update(code=main(
+        ["scan", str(tmp_path / "*.parquet"), "-o", str(out), "--model", str(tiny_eps), "--batch-size", "4",
+         "--generations", "2"])))
+    scan.start()
+    deadline = time.monotonic() + 240
+    while not list(out.glob("staging/*/parts/*.parquet")) and scan.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [victim] = [a for a in scorer_actors() if a.state == "ALIVE"]
+    os.kill(victim.pid, signal.SIGKILL)
+    assert scan.is_alive() and len(list(out.glob("done/*.json"))) < 6, "the actor must be killed mid-run"
+    scan.join(300)
+    assert result["code"] == 0
+    [after] = [a for a in scorer_actors() if a.actor_id == victim.actor_id]
+    assert after.num_restarts >= 1
+    report = pd.read_parquet(out / "report")
+    assert len(report) == 240 and sorted(report["row_id"]) == list(range(240))
+    assert report["status"].value_counts().to_dict() == {"ok": 6 * 37, "empty": 12, "null": 6}
+    assert json.loads((out / "summary.json").read_text())["complete"]

@@ -1,0 +1,62 @@
+"""Kill the scan's driver (SIGKILL) after some shards finished; the rerun skips them and equals a clean run."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from builders import write_laion
+
+from audit.cli.main import main
+
+SHARDS = 10
+
+
+def markers(out) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (out / "done").glob("*.json")} if (out / "done").exists() else {}
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(SHARDS):
+        write_laion(folder / f"part-{k:05d}.parquet", 40 * k, 40)
+    return folder
+
+
+def test_killed_driver_resumes_to_the_same_report(local_ray, tiny_eps, inputs, tmp_path):
+    args = [str(inputs), "--model", str(tiny_eps), "--batch-size", "4", "--generations", "2"]
+    clean, resumed = tmp_path / "clean", tmp_path / "resumed"
+    assert main(["scan", *args, "-o", str(clean)]) == 0
+
+    with open(tmp_path / "driver.log", "w") as log:  # a separate driver process on the same cluster
+        driver = subprocess.Popen([sys.executable, "-m", "audit", "scan", *args, "-o", str(resumed),
+                                   "--address", local_ray], stdout=log, stderr=subprocess.STDOUT,
+                                  env=os.environ | {"AUDIT_TORCH_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 240
+        while not markers(resumed) and driver.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+    assert driver.wait() == -signal.SIGKILL
+    time.sleep(2)  # let Ray end the dead driver's tasks and actors
+    before = markers(resumed)
+    assert 1 <= len(before) < SHARDS, "the driver must be killed mid-run"
+    assert not (resumed / "summary.json").exists()
+
+    assert main(["scan", *args, "-o", str(resumed)]) == 0
+    summary = json.loads((resumed / "summary.json").read_text())
+    assert summary["shards"]["resumed"] == len(before) and summary["complete"]
+    assert summary["timing"]["rows_this_run"] == 40 * (SHARDS - len(before))
+    assert {k: v for k, v in markers(resumed).items() if k in before} == before  # finished shards untouched
+    got, want = (pd.read_parquet(d / "report").sort_values("row_id", ignore_index=True) for d in (clean, resumed))
+    assert len(got) == 40 * SHARDS
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-6)
+    assert got["rank"].equals(want["rank"])
