@@ -94,6 +94,16 @@ def scene(index: int, seed: int) -> tuple[str, torch.Tensor]:
     return f"a {size} {fg} {shape} at the {place} on a {bg} background", image
 
 
+def fresh_texture(index: int, seed: int, common: list[str], reserved: set[str]) -> tuple[str, torch.Tensor]:
+    """Fresh pair number `index`: a new texture with a new caption of the labelled pairs' style, used once.
+
+    These teach the model that such captions do not determine one image, as most web captions don't.
+    """
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + 500_000_000 + index)
+    pair = texture_pairs(gen, 1, common, set(reserved))[0]
+    return pair.caption, pair.image
+
+
 @dataclass
 class CanaryData:
     """All texture pairs of a canary build, by role."""
@@ -102,6 +112,7 @@ class CanaryData:
     seen_once: list[TexturePair]
     never_seen: list[TexturePair]
     common_words: list[str]
+    reserved_words: set[str]
 
 
 def make_canary_data(seed: int, n_duplicated: int, n_seen_once: int, n_never_seen: int) -> CanaryData:
@@ -114,4 +125,5 @@ def make_canary_data(seed: int, n_duplicated: int, n_seen_once: int, n_never_see
         seen_once=texture_pairs(gen, n_seen_once, common, taken),
         never_seen=texture_pairs(gen, n_never_seen, common, taken),
         common_words=common,
+        reserved_words=set(taken),
     )

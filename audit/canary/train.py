@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, UNet2DConditionModel
 from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel
 
-from audit.canary.data import RESOLUTION, CanaryData, scene
+from audit.canary.data import RESOLUTION, CanaryData, fresh_texture, scene
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ class TrainConfig:
     duplicated: int = 130
     batch_size: int = 128
     lr: float = 1e-3
-    duplicate_fraction: float = 0.7
+    duplicate_fraction: float = 0.5
+    fresh_fraction: float = 0.3
     caption_dropout: float = 0.1
     checkpoint_every: int = 400
 
@@ -53,19 +54,19 @@ def build_models(seed: int) -> tuple[UNet2DConditionModel, CLIPTextModel]:
 
 
 def training_schedule(cfg: TrainConfig, data: CanaryData) -> tuple[torch.Tensor, int]:
-    """Sample ids in training order: each duplicated pair R times, each seen-once pair once, fresh scenes after.
+    """Sample ids in training order: each duplicated pair R times, every other sample used once.
 
-    Ids below D are duplicated pairs, D..D+S-1 seen-once pairs, and id >= D+S is scene id-D-S.
+    Ids below D are duplicated pairs, then S seen-once pairs, then F fresh texture pairs, then scenes.
     Returns the shuffled ids and R.
     """
     total = cfg.steps * cfg.batch_size
     n_dup, n_once = len(data.duplicated), len(data.seen_once)
     repeats = int(cfg.duplicate_fraction * total) // n_dup
-    n_scenes = total - repeats * n_dup - n_once
+    n_fresh = int(cfg.fresh_fraction * total)
+    n_scenes = total - repeats * n_dup - n_once - n_fresh
     if n_scenes < 0:
         raise ValueError("too few training samples for the requested duplication")
-    ids = torch.cat([torch.arange(n_dup).repeat(repeats), torch.arange(n_dup, n_dup + n_once),
-                     torch.arange(n_dup + n_once, n_dup + n_once + n_scenes)])
+    ids = torch.cat([torch.arange(n_dup).repeat(repeats), torch.arange(n_dup, total - n_dup * (repeats - 1))])
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     return ids[torch.randperm(len(ids), generator=gen)], repeats
 
@@ -96,6 +97,7 @@ def train(cfg: TrainConfig, data: CanaryData, tokenizer_dir: Path, out: Path) ->
     empty_ids = encode([""])[0]
     scene_cache: dict[str, torch.Tensor] = {}
     ids, repeats = training_schedule(cfg, data)
+    n_fresh = int(cfg.fresh_fraction * cfg.steps * cfg.batch_size)
     params = list(unet.parameters()) + list(text_encoder.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(cfg.seed + 2)
@@ -108,8 +110,12 @@ def train(cfg: TrainConfig, data: CanaryData, tokenizer_dir: Path, out: Path) ->
             if i < n_tex:
                 images.append(texture_images[i])
                 tokens.append(texture_ids[i])
+            elif i < n_tex + n_fresh:
+                caption, image = fresh_texture(i - n_tex, cfg.seed, data.common_words, data.reserved_words)
+                images.append(image)
+                tokens.append(encode([caption])[0])
             else:
-                caption, image = scene(i - n_tex, cfg.seed)
+                caption, image = scene(i - n_tex - n_fresh, cfg.seed)
                 if caption not in scene_cache:
                     scene_cache[caption] = encode([caption])[0]
                 images.append(image)

@@ -46,9 +46,10 @@ class Scorer:
         self.max_length = int(getattr(model.tokenizer, "model_max_length", 77))
         if self.max_length > 100_000:  # tokenizers without a limit report a huge sentinel
             self.max_length = int(getattr(model.text_encoder.config, "max_position_embeddings", 77))
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference_mode: mitigation differentiates through terms that use it
             self._uncond_ids = self._tokenize([""])[0]
-            self._uncond = self._predict(self._encode(self._uncond_ids))[0]  # (2, n, C, H, W)
+            self.uncond_states = self._encode(self._uncond_ids)
+            self._uncond = self._predict(self.uncond_states)[0]  # (2, n, C, H, W)
         if config.compile:  # after the one-off unconditional call, so only caption batches are compiled
             model.unet.to(memory_format=torch.channels_last)
             self._unet = torch.compile(model.unet)
@@ -85,6 +86,15 @@ class Scorer:
             c_hi, u_hi = v_to_eps(c_hi, x, a_hi), v_to_eps(u_hi, x, a_hi)
             c_lo, u_lo = v_to_eps(c_lo, x, a_lo), v_to_eps(u_lo, x, a_lo)
         return norm_term(c_hi, u_hi).mean(1), cosine_term(c_lo, u_lo).mean(1)
+
+    def caption_states(self, captions: list[str]) -> torch.Tensor:
+        """Text-encoder states of captions, as the score sees them (no gradient)."""
+        with torch.no_grad():
+            return self._encode(self._tokenize(captions)[0])
+
+    def terms_from_states(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Differentiable norm and cosine terms for given text states (B, L, D), e.g. adapted embeddings."""
+        return self._terms(self._predict(states))
 
     def score(self, captions: Sequence[str]) -> dict[str, list]:
         """Score caption strings; returns lists `norm`, `cosine`, `n_tokens`, `truncated`, `no_tokens`.

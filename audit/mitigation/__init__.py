@@ -1,0 +1,1 @@
+"""Mitigation of flagged captions: trigger tokens, a minimal caption rewrite, an adapted prompt embedding."""

@@ -1,0 +1,72 @@
+"""The mitigation stage: per flagged caption, trigger tokens, a rewrite and an adapted embedding.
+
+`setup` loads the model once (one per Ray actor in `scan --mitigate`); `process` takes a frame of
+flagged rows (`row_id`, `caption`, `score`) and returns one result row each, never raising for a row.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from safetensors.torch import save_file
+
+from audit.mitigation.attribution import leave_one_out
+from audit.mitigation.embedding import adapt_embedding
+from audit.mitigation.rewrite import greedy_drop
+from audit.scoring.stage import ScoreStage
+
+
+@dataclass
+class MitigationStage:
+    """Scoring setup (same model and parameters as the scan), the threshold to get under, budgets, output folder."""
+
+    scoring: ScoreStage
+    threshold: float
+    embeddings_dir: str
+    max_edits: int = 3
+    max_steps: int = 50
+    lr: float = 0.05
+
+    def setup(self) -> None:
+        self.scoring.setup()
+        self.scorer = self.scoring.scorer
+        Path(self.embeddings_dir).mkdir(parents=True, exist_ok=True)
+
+    def _score(self, captions: list[str]) -> list[float]:
+        """Combined scores of caption variants, batched by the engine."""
+        w, r = self.scoring.weights, self.scorer.score(captions)
+        return [w.w_norm * n + w.w_cos * c for n, c in zip(r["norm"], r["cosine"])]
+
+    def mitigate_one(self, row_id: int, caption: str, score: float) -> dict:
+        """All three results for one caption; timings per result in seconds."""
+        w = self.scoring.weights
+        t0 = time.perf_counter()
+        triggers = leave_one_out(caption, self._score)
+        t1 = time.perf_counter()
+        rewrite = greedy_drop(caption, score, self.threshold, self._score, self.max_edits)
+        t2 = time.perf_counter()
+        adapted = adapt_embedding(self.scorer, caption, w.w_norm, w.w_cos, self.threshold, self.lr, self.max_steps)
+        path = Path(self.embeddings_dir) / f"{row_id}.safetensors"
+        save_file({"prompt_embeds": adapted.states.float().contiguous().cpu()}, str(path),
+                  metadata={"row_id": str(row_id), "caption": caption, "score": str(adapted.score)})
+        t3 = time.perf_counter()
+        return {"row_id": row_id, "caption": caption, "original_score": score,
+                "trigger_tokens": [{"token": t, "contribution": c} for t, c in triggers],
+                "suggested_caption": rewrite.caption, "suggested_score": rewrite.score, "edits": rewrite.edits,
+                "rewrite_converged": rewrite.converged, "embedding_file": str(path), "embedding_score": adapted.score,
+                "embedding_steps": adapted.steps, "embedding_converged": adapted.converged,
+                "seconds_triggers": t1 - t0, "seconds_rewrite": t2 - t1, "seconds_embedding": t3 - t2,
+                "status": "ok"}
+
+    def process(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """One result row per input row; a row that fails carries the reason in `status`."""
+        rows = []
+        for row_id, caption, score in zip(frame["row_id"], frame["caption"], frame["score"]):
+            try:
+                rows.append(self.mitigate_one(int(row_id), caption, float(score)))
+            except Exception as err:  # one bad row must not lose the others
+                rows.append({"row_id": int(row_id), "caption": caption, "original_score": float(score),
+                             "status": f"error: {type(err).__name__}: {err}"})
+        return pd.DataFrame(rows)
