@@ -10,7 +10,7 @@ import ray
 
 @contextmanager
 def connected(address: str | None) -> Iterator[None]:
-    """Join `address` (or RAY_ADDRESS) if set, else start a local Ray bound to 127.0.0.1; disconnect after."""
+    """Join `address` (or RAY_ADDRESS) if set, else start a private local Ray (dashboard off); disconnect after."""
     if ray.is_initialized():
         yield
         return
@@ -18,7 +18,7 @@ def connected(address: str | None) -> Iterator[None]:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+        ray.init(include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:

@@ -43,7 +43,7 @@ def _shard(source: str) -> Shard:
     return Shard(source, kind, f"{stem}-{hashlib.sha1(source.encode()).hexdigest()[:10]}")
 
 
-def _address(fs: pafs.FileSystem, path: str, like: str) -> str:
+def _address(path: str, like: str) -> str:
     """Turn a filesystem path back into an address of the same form as the input `like`."""
     if storage.is_uri(like):
         return like.split("://", 1)[0] + "://" + path.lstrip("/")
@@ -65,7 +65,7 @@ def _listing(pattern: str) -> list[str]:
     match = _glob_regex(path).match if glob else None
     found = sorted(i.path for i in infos if i.type == pafs.FileType.File and _kind(i.path)
                    and (match is None or match(i.path)))
-    return [_address(fs, p, pattern) for p in found]
+    return [_address(p, pattern) for p in found]
 
 
 def expand_inputs(inputs: list[str]) -> list[Shard]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from audit.pipeline import storage
@@ -27,7 +28,8 @@ class ShardRows:
     extra: pa.Table
 
 
-def _text(value: object) -> str | None:
+def as_text(value: object) -> str | None:
+    """A passthrough value as text: None stays None, dicts and lists become JSON."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
@@ -38,16 +40,19 @@ def _column(values: pd.Series) -> pa.Array:
     try:
         return pa.array(values, from_pandas=True)
     except (pa.ArrowException, TypeError, ValueError):
-        return pa.array([_text(v) for v in values], pa.string())
+        return pa.array([as_text(v) for v in values], pa.string())
 
 
 def _split(frame: pd.DataFrame) -> tuple[list, list, pa.Table]:
+    """A reader's frame as (raw captions, statuses, passthrough columns)."""
     rest = frame.drop(columns=["caption", "read_status"])
     extra = pa.table({str(c): _column(rest[c]) for c in rest.columns})
     return frame["caption"].tolist(), [s if isinstance(s, str) else None for s in frame["read_status"]], extra
 
 
-def _read(shard: Shard, fs, path: str, caption_column: str | None, caption_field: str | None):
+def _read(shard: Shard, fs: pafs.FileSystem, path: str, caption_column: str | None,
+          caption_field: str | None) -> tuple[list, list, pa.Table]:
+    """Raw caption values, reader statuses and the other columns, by input kind."""
     if shard.kind == "parquet":
         table = pq.read_table(path, filesystem=fs)
         name = detect_caption_column(table.column_names, caption_column, shard.source)

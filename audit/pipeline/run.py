@@ -51,6 +51,14 @@ def _markers(layout: Layout, shards: list[Shard]) -> list[tuple[str, dict]]:
     return [(s.shard_id, storage.read_json(layout.fs, layout.done(s.shard_id))) for s in shards if s.shard_id in done]
 
 
+def _describe(stage: ScoreStage, resources: dict) -> dict:
+    """`ScoreStage.metadata()`, computed by a task with the actors' resources (the driver may lack a GPU)."""
+    try:
+        return ray.get(ray.remote(describe_stage).options(**resources).remote(stage))
+    except ray.exceptions.RayTaskError as err:  # e.g. a model that cannot be loaded: report the cause
+        raise err.cause from None
+
+
 def run_scan(options: ScanOptions) -> dict:
     """Scan `options.inputs` into `options.output`; return the summary (also written as summary.json)."""
     start = time.monotonic()
@@ -58,10 +66,7 @@ def run_scan(options: ScanOptions) -> dict:
     layout = Layout.at(options.output)
     with connected(options.address):
         pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
-        try:
-            metadata = ray.get(ray.remote(describe_stage).options(**pool.resources).remote(options.stage))
-        except ray.exceptions.RayTaskError as err:  # e.g. a model that cannot be loaded: report the cause
-            raise err.cause from None
+        metadata = _describe(options.stage, pool.resources)
         check_or_store(layout, score_params(metadata, options.caption_column, options.caption_field))
         done = layout.done_ids()
         todo = [s for s in shards if s.shard_id not in done]

@@ -30,7 +30,24 @@ BASE = pa.schema([("source", pa.string()), ("row_index", pa.int64()), ("caption"
 RANK_COLUMNS = [("rank", pa.int64()), ("percentile", pa.float64()), ("flagged", pa.bool_())]
 
 
+def _unify_field(name: str, fields: list[pa.Field]) -> pa.Field:
+    try:
+        return pa.unify_schemas([pa.schema([f]) for f in fields], promote_options="permissive").field(0)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.field(name, pa.string())
+
+
+def _unify(schemas: list[pa.Schema]) -> pa.Schema:
+    """One schema for all shards: types promoted where Arrow can, text where shards disagree (int vs string)."""
+    fields: dict[str, list[pa.Field]] = {}
+    for schema in schemas:
+        for f in schema:
+            fields.setdefault(f.name, []).append(f)
+    return pa.schema([_unify_field(name, same) for name, same in fields.items()])
+
+
 def _report_schema(data: pa.Schema, metadata: dict) -> pa.Schema:
+    """Report columns first, then passthrough columns; the run parameters in the schema metadata."""
     fields = {f.name: f for f in [*data, *(pa.field(n, t) for n, t in RANK_COLUMNS)]}
     names = [n for n in REPORT_LEAD if n in fields] + [n for n in fields if n not in REPORT_LEAD]
     return pa.schema([fields[n] for n in names], metadata={METADATA_KEY: json.dumps(metadata, default=str).encode()})
@@ -64,7 +81,7 @@ def write_final_report(layout: Layout, markers: list[tuple[str, dict]], flagging
         for bucket, n in shard_counts.items():
             counts[bucket] += n
     distinct = {str(schema): schema for _, schema in results}
-    data = pa.unify_schemas([BASE, *distinct.values()], promote_options="permissive")
+    data = _unify([BASE, *distinct.values()])
     schema = _report_schema(data, metadata)
     rank = ray.remote(rank_bucket)
     firsts = list(accumulate(counts[: plan.scored_buckets - 1], initial=1))  # rank of each bucket's best row

@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from audit.pipeline import storage
 from audit.pipeline.layout import Layout
+from audit.pipeline.readers import as_text
 from audit.readers.validate import OK
 from audit.reports.buckets import scored_bucket, unscored_bucket
 from audit.reports.flagging import Flagging
@@ -49,10 +50,19 @@ def partition_shard(output: str, shard_id: str, row_offset: int, plan: Plan) -> 
     return counts, table.schema
 
 
+def _column(table: pa.Table, field: pa.Field) -> pa.ChunkedArray | pa.Array:
+    """The table's column cast to the field's type (as text if no cast exists), or nulls if it has none."""
+    if field.name not in table.column_names:
+        return pa.nulls(table.num_rows, field.type)
+    try:
+        return table[field.name].cast(field.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array([as_text(v) for v in table[field.name].to_pylist()], field.type)
+
+
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """`table` with exactly the fields of `schema`: columns cast, missing ones null."""
-    return pa.table([table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-                     for f in schema], schema=schema)
+    """`table` with exactly the fields of `schema`."""
+    return pa.table([_column(table, f) for f in schema], schema=schema)
 
 
 def rank_bucket(output: str, bucket: int, first_rank: int | None, plan: Plan, data_schema: pa.Schema,

@@ -18,9 +18,14 @@ def local_ray() -> str:
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory) -> Path:
-    """Three LAION Parquet shards of 50 rows and a 20-sample tar shard, in one folder."""
+    """Three LAION Parquet shards of 50 rows, a 20-sample tar shard and a 3-line jsonl, in one folder.
+
+    The tar's `url` values are strings, the jsonl's numbers: the report must hold both.
+    """
     folder = tmp_path_factory.mktemp("shards")
     for k in range(3):
         write_laion(folder / f"part-{k:05d}.parquet", 50 * k, 50)
     write_tar(folder / "images-00000.tar", 1000, 20)
+    (folder / "extra.jsonl").write_text('{"caption": "a lone green boat", "url": 17}\nnot json\n'
+                                        '{"caption": "a blue kite", "url": 18}\n')
     return folder

@@ -14,7 +14,7 @@ from builders import write_laion
 
 from audit.cli.main import main
 
-SHARDS = 10
+SHARDS, ROWS = 8, 30
 
 
 def markers(out) -> dict[str, int]:
@@ -26,12 +26,12 @@ def inputs(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     for k in range(SHARDS):
-        write_laion(folder / f"part-{k:05d}.parquet", 40 * k, 40)
+        write_laion(folder / f"part-{k:05d}.parquet", ROWS * k, ROWS)
     return folder
 
 
 def test_killed_driver_resumes_to_the_same_report(local_ray, tiny_eps, inputs, tmp_path):
-    args = [str(inputs), "--model", str(tiny_eps), "--batch-size", "4", "--generations", "2"]
+    args = [str(inputs), "--model", str(tiny_eps), "--batch-size", "4"]
     clean, resumed = tmp_path / "clean", tmp_path / "resumed"
     assert main(["scan", *args, "-o", str(clean)]) == 0
 
@@ -54,9 +54,9 @@ def test_killed_driver_resumes_to_the_same_report(local_ray, tiny_eps, inputs, t
     assert main(["scan", *args, "-o", str(resumed)]) == 0
     summary = json.loads((resumed / "summary.json").read_text())
     assert summary["shards"]["resumed"] == len(before) and summary["complete"]
-    assert summary["timing"]["rows_this_run"] == 40 * (SHARDS - len(before))
+    assert summary["timing"]["rows_this_run"] == ROWS * (SHARDS - len(before))
     assert {k: v for k, v in markers(resumed).items() if k in before} == before  # finished shards untouched
     got, want = (pd.read_parquet(d / "report").sort_values("row_id", ignore_index=True) for d in (clean, resumed))
-    assert len(got) == 40 * SHARDS
+    assert len(got) == ROWS * SHARDS
     pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-6)
     assert got["rank"].equals(want["rank"])
