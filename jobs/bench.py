@@ -78,9 +78,10 @@ def main() -> int:
     scorer = Scorer(model, config)
     result = {"arch": args.arch, "device": str(device), "dtype": args.dtype, "threads": args.threads,
               "batch_size": args.batch_size, "compile": args.compile, "engine_setup_s": round(time.perf_counter() - setup_start, 3)}
-    warm = time.perf_counter()
-    scorer.score(captions[: args.batch_size])  # warm-up (and compilation) on one full batch
-    result["warmup_s"] = round(time.perf_counter() - warm, 3)
+    if device.type == "cuda" or args.compile:
+        warm = time.perf_counter()
+        scorer.score(captions[: args.batch_size])  # warm-up (and compilation) on one full batch
+        result["warmup_s"] = round(time.perf_counter() - warm, 3)
     result["engine_captions_per_s"] = rate(scorer.score, captions)
     if not args.engine_only:
         sub = captions[: args.baseline_captions or len(captions)]
