@@ -18,6 +18,9 @@ Each input file is one shard.
 output folder: scores/ and done/ per shard, report/ (Parquet dataset sorted by rank), flagged.parquet,
 summary.json. Run the same command again to resume: finished shards are skipped.
 
+memory: the driver keeps per-shard bookkeeping only, never rows; the ranking is a range-partitioned
+sort in Ray tasks (one per shard, then one per report file of about --rows-per-file rows).
+
 exit codes: 0 every shard scored; 2 bad arguments or inputs, or resuming with other score parameters;
 3 partial run: some shards failed (named in summary.json, the report covers the others); 1 other errors.
 """

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import ray
 from builders import write_laion, write_tar
@@ -18,7 +20,8 @@ def local_ray() -> str:
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory) -> Path:
-    """Three LAION Parquet shards of 50 rows, a 20-sample tar shard and a 3-line jsonl, in one folder.
+    """Three LAION Parquet shards of 50 rows, a 20-sample tar shard, a 3-line jsonl, a Parquet file of
+    non-string captions and an empty text file, in one folder.
 
     The tar's `url` values are strings, the jsonl's numbers: the report must hold both.
     """
@@ -28,4 +31,6 @@ def shards(tmp_path_factory) -> Path:
     write_tar(folder / "images-00000.tar", 1000, 20)
     (folder / "extra.jsonl").write_text('{"caption": "a lone green boat", "url": 17}\nnot json\n'
                                         '{"caption": "a blue kite", "url": 18}\n')
+    pq.write_table(pa.table({"caption": pa.array([3, None], pa.int64())}), folder / "numbers.parquet")
+    (folder / "empty.txt").write_bytes(b"")
     return folder

@@ -35,19 +35,20 @@ def mixed_run(local_ray, tiny_eps, shards, tmp_path_factory):
 def test_every_row_once_with_status_and_global_rank(mixed_run, shards):
     _, out, _ = mixed_run
     report = pd.read_parquet(out / "report")
-    assert len(report) == 3 * 50 + 20 + 3
-    assert sorted(report["row_id"]) == list(range(173))
+    assert len(report) == 3 * 50 + 20 + 3 + 2
+    assert sorted(report["row_id"]) == list(range(175))
     per_source = report.groupby("source")["row_index"].apply(sorted).to_dict()
     assert per_source == {str(shards / f"part-{k:05d}.parquet"): list(range(50)) for k in range(3)} | \
-        {str(shards / "images-00000.tar"): list(range(20)), str(shards / "extra.jsonl"): list(range(3))}
+        {str(shards / "images-00000.tar"): list(range(20)), str(shards / "extra.jsonl"): list(range(3)),
+         str(shards / "numbers.parquet"): [0, 1]}
     assert len(list((out / "report").glob("*.parquet"))) > 1
     scored = report[report["status"] == "ok"]
     assert scored["rank"].tolist() == list(range(1, len(scored) + 1))
     assert np.all(np.diff(scored["score"].to_numpy()) <= 0)
     assert report["rank"].iloc[len(scored):].isna().all() and report["score"].iloc[len(scored):].isna().all()
     counts = report["status"].value_counts().to_dict()
-    assert counts == {"ok": 3 * 47 + 18 + 2, "null": 3, "empty": 6, "invalid_utf8": 1, "missing_caption": 1,
-                      "invalid_json": 1}
+    assert counts == {"ok": 3 * 47 + 18 + 2, "null": 3 + 1, "empty": 6, "invalid_utf8": 1, "missing_caption": 1,
+                      "invalid_json": 1, "not_string": 1}
     tar_rows = report[report["source"].str.endswith(".tar")].set_index("key")
     assert tar_rows.loc["000001001", "status"] == "invalid_utf8" and tar_rows.loc["000001000", "url"] == "u1000"
     assert report.loc[report["caption"] == "a blue kite", "url"].tolist() == ["18"]
@@ -57,7 +58,7 @@ def test_every_row_once_with_status_and_global_rank(mixed_run, shards):
     flagged = pd.read_parquet(out / "flagged.parquet")
     assert flagged["rank"].tolist() == list(range(1, 11)) and report["flagged"].sum() == 10
     summary = summary_of(out)
-    assert summary["rows_read"] == 173 and summary["rows_scored"] == len(scored)
+    assert summary["rows_read"] == 175 and summary["rows_scored"] == len(scored)
     assert summary["rows_not_scored"] == {k: v for k, v in counts.items() if k != "ok"}
     assert summary["flagged"] == 10 and summary["score_parameters"]["seed"] == 51
 
@@ -71,7 +72,7 @@ def test_bad_file_fails_only_its_shard(mixed_run):
     assert failed[str(broken / "gone.parquet")] == "file not found"
     assert failed[str(broken / "cut.tar")].startswith("corrupt tar file")
     assert "Parquet magic bytes not found" in failed[str(broken / "garbage.parquet")]
-    assert not summary["complete"] and summary["shards"]["finished"] == 5 and summary["shards"]["total"] == 8
+    assert not summary["complete"] and summary["shards"]["finished"] == 7 and summary["shards"]["total"] == 10
 
 
 def test_rerun_skips_finished_shards_and_refuses_other_parameters(mixed_run, tiny_eps, shards, tmp_path, capsys):
@@ -82,7 +83,7 @@ def test_rerun_skips_finished_shards_and_refuses_other_parameters(mixed_run, tin
     scores_mtime = {p.name: p.stat().st_mtime_ns for p in (out / "scores").iterdir()}
     assert scan(tiny_eps, [shards], out, "--rows-per-file", "40", "--profile", profile) == 0
     summary = summary_of(out)
-    assert summary["shards"]["resumed"] == 5 and summary["timing"]["rows_this_run"] == 0
+    assert summary["shards"]["resumed"] == 7 and summary["timing"]["rows_this_run"] == 0
     assert {p.name: p.stat().st_mtime_ns for p in (out / "scores").iterdir()} == scores_mtime
     again = pd.read_parquet(out / "report")
     pd.testing.assert_frame_equal(again.drop(columns="flagged"), first.drop(columns="flagged"))
