@@ -48,7 +48,8 @@ def read_shards(batch: pd.DataFrame, output: str, caption_column: str | None,
             finalize_shard(output, shard, 0)
         for start in range(0, n, CHUNK_ROWS):
             stop = min(n, start + CHUNK_ROWS)
-            yield pa.Table.from_arrays(
-                [pa.array([shard.shard_id] * (stop - start)), index[start:stop], pa.array([n] * (stop - start),
-                 pa.int64()), pa.array(rows.captions[start:stop], pa.string()),
-                 pa.array(rows.statuses[start:stop], pa.string())], schema=schemas.READ)
+            size = stop - start
+            columns = [pa.array([shard.shard_id] * size), index[start:stop], pa.array([n] * size, pa.int64()),
+                       pa.array(rows.captions[start:stop], pa.string()),
+                       pa.array(rows.statuses[start:stop], pa.string())]
+            yield pa.Table.from_arrays(columns, schema=schemas.READ)

@@ -29,6 +29,7 @@ class Plan:
 
 
 def bucket_folder(layout: Layout, bucket: int) -> str:
+    """Where the partition tasks put a bucket's pieces, one file per shard."""
     return layout.path("staging", "rank", f"{bucket:06d}")
 
 
