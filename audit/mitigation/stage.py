@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
-
 import pandas as pd
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from audit.mitigation.attribution import leave_one_out
 from audit.mitigation.embedding import adapt_embedding
 from audit.mitigation.rewrite import greedy_drop
+from audit.pipeline import storage
 from audit.scoring.stage import ScoreStage
 
 
 @dataclass
 class MitigationStage:
-    """Scoring setup (same model and parameters as the scan), the threshold to get under, budgets, output folder."""
+    """Scoring setup (same model and parameters as the scan), the threshold to get under, budgets, and the
+    folder (local path or object-store URI) for the adapted embeddings."""
 
     scoring: ScoreStage
     threshold: float
@@ -32,7 +32,7 @@ class MitigationStage:
     def setup(self) -> None:
         self.scoring.setup()
         self.scorer = self.scoring.scorer
-        Path(self.embeddings_dir).mkdir(parents=True, exist_ok=True)
+        self._fs, self._root = storage.resolve(self.embeddings_dir)
 
     def _score(self, captions: list[str]) -> list[float]:
         """Combined scores of caption variants, batched by the engine."""
@@ -48,14 +48,15 @@ class MitigationStage:
         rewrite = greedy_drop(caption, score, self.threshold, self._score, self.max_edits)
         t2 = time.perf_counter()
         adapted = adapt_embedding(self.scorer, caption, w.w_norm, w.w_cos, self.threshold, self.lr, self.max_steps)
-        path = Path(self.embeddings_dir) / f"{row_id}.safetensors"
-        save_file({"prompt_embeds": adapted.states.float().contiguous().cpu()}, str(path),
-                  metadata={"row_id": str(row_id), "caption": caption, "score": str(adapted.score)})
+        path = storage.join(self._root, f"{row_id}.safetensors")
+        data = save({"prompt_embeds": adapted.states.float().contiguous().cpu()},
+                    metadata={"row_id": str(row_id), "caption": caption, "score": str(adapted.score)})
+        storage.write_bytes(self._fs, path, data)
         t3 = time.perf_counter()
         return {"row_id": row_id, "caption": caption, "original_score": score,
                 "trigger_tokens": [{"token": t, "contribution": c} for t, c in triggers],
                 "suggested_caption": rewrite.caption, "suggested_score": rewrite.score, "edits": rewrite.edits,
-                "rewrite_converged": rewrite.converged, "embedding_file": str(path), "embedding_score": adapted.score,
+                "rewrite_converged": rewrite.converged, "embedding_file": path, "embedding_score": adapted.score,
                 "embedding_steps": adapted.steps, "embedding_converged": adapted.converged,
                 "seconds_triggers": t1 - t0, "seconds_rewrite": t2 - t1, "seconds_embedding": t3 - t2,
                 "status": "ok"}

@@ -1,0 +1,60 @@
+"""`mitigate`: trigger tokens, a caption rewrite and an adapted prompt embedding for each flagged caption."""
+from __future__ import annotations
+
+import argparse
+
+from audit.mitigation.pool import MitigationOptions
+
+EPILOG = """\
+For each flagged row of RUN_DIR (written by `scan`), scored exactly as the scan scored it:
+  trigger tokens   each word's contribution: the score drop when that word alone is removed;
+  rewrite          drop the strongest words one at a time (every candidate re-scored in a batch)
+                   until the score is under the threshold, or --max-edits words are gone;
+  embedding        AdamW on the caption's text-encoder states with the score as the loss, x_T fixed,
+                   until under the threshold or --max-steps (the paper's mitigation); saved as
+                   RUN_DIR/embeddings/<row_id>.safetensors (key prompt_embeds, usable as a
+                   diffusers pipeline's prompt_embeds).
+Writes RUN_DIR/mitigations.parquet, adds counts to summary.json and rewrites report.html.
+"""
+
+
+def add_mitigation_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("mitigation")
+    g.add_argument("--mitigation-actors", type=int, default=None,
+                   help="actors of the mitigation pool (default: one per GPU, else 1)")
+    g.add_argument("--max-edits", type=int, default=3, help="most words a rewrite may drop")
+    g.add_argument("--max-steps", type=int, default=50, help="most gradient steps of the embedding adaptation")
+    g.add_argument("--lr", type=float, default=0.05, help="AdamW learning rate of the embedding adaptation")
+
+
+def register(commands) -> None:
+    p = commands.add_parser("mitigate", help="mitigate the flagged captions of a finished scan", epilog=EPILOG,
+                            description="Mitigate the flagged captions of a scan run folder on a Ray actor pool.",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", help="run folder written by `scan` (local or s3:// gs://)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="score to get under (default: the scan's flagging threshold)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
+    add_mitigation_options(p)
+    p.set_defaults(run=run)
+
+
+def options_from_args(args: argparse.Namespace, run_dir: str, threshold: float | None = None) -> MitigationOptions:
+    return MitigationOptions(run_dir=run_dir, device=args.device, actors=args.mitigation_actors,
+                             address=args.address, threshold=threshold, max_edits=args.max_edits,
+                             max_steps=args.max_steps, lr=args.lr)
+
+
+def mitigate_run(options: MitigationOptions) -> int:
+    """Mitigate, then rewrite the HTML report so it shows the results; 1 if any row failed."""
+    from audit.mitigation.pool import run_mitigation
+    from audit.reports.html import write_report
+
+    results = run_mitigation(options)
+    write_report(options.run_dir)
+    return int(bool(len(results)) and not results["status"].eq("ok").all())
+
+
+def run(args: argparse.Namespace) -> int:
+    return mitigate_run(options_from_args(args, args.run_dir, args.threshold))
