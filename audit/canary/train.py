@@ -27,7 +27,7 @@ class TrainConfig:
     """Recipe of one canary build; `duplicate_fraction` of all training samples are duplicated pairs."""
 
     seed: int = 0
-    steps: int = 2400
+    steps: int = 1200
     duplicated: int = 130
     batch_size: int = 128
     lr: float = 1e-3
