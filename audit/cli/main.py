@@ -22,7 +22,7 @@ def _quiet_libraries() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from audit.cli import evaluate, scan, score
+    from audit.cli import check, evaluate, mitigate, report, scan, score, top
 
     parser = argparse.ArgumentParser(
         prog="memaudit",
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"audit {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details and show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (score, scan, evaluate):
+    for module in (score, scan, evaluate, mitigate, report, top, check):
         module.register(commands)
     return parser
 

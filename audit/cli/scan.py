@@ -16,7 +16,8 @@ folders, globs and brace patterns (shards/{00000..00099}.tar); local paths or s3
 Each input file is one shard.
 
 output folder: scores/ and done/ per shard, report/ (Parquet dataset sorted by rank), flagged.parquet,
-summary.json. Run the same command again to resume: finished shards are skipped.
+summary.json, report.html and plots/ (rewrite them with `report`). Run the same command again to
+resume: finished shards are skipped.
 
 memory: the driver keeps per-shard bookkeeping only, never rows; the ranking is a range-partitioned
 sort in Ray tasks (one per shard, then one per report file of about --rows-per-file rows).

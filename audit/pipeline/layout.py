@@ -6,6 +6,7 @@
     failed/<shard>.json  why a shard could not be read (cleared on the next run)
     staging/<shard>/     a shard in progress: passthrough columns and scored parts
     report/              the ranked report (Parquet dataset); flagged.parquet; summary.json
+    report.html, plots/  the human-readable report (`audit report` rewrites it)
 """
 from __future__ import annotations
 

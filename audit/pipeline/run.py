@@ -22,6 +22,7 @@ from audit.pipeline.stream import score_shards
 from audit.pipeline.summary import build_summary
 from audit.reports.final import write_final_report
 from audit.reports.flagging import choose_flagging
+from audit.reports.html import write_report
 from audit.scoring.stage import ScoreStage
 
 log = logging.getLogger(__name__)
@@ -86,4 +87,5 @@ def run_scan(options: ScanOptions) -> dict:
               "captions_per_second": round(rows_now / scoring_seconds, 2) if rows_now else None}
     summary = build_summary(shards, markers, failures, len(shards) - len(todo), flagging, flagged, metadata, timing)
     storage.write_json(layout.fs, layout.path("summary.json"), summary)
+    write_report(options.output)
     return summary

@@ -1,0 +1,32 @@
+"""`top`: print the best-ranked flagged captions of a scan as a table that fits the terminal."""
+from __future__ import annotations
+
+import argparse
+import shutil
+
+from audit.cli.scan import _count
+
+
+def register(commands) -> None:
+    p = commands.add_parser("top", help="print the top flagged captions of a scan",
+                            description="Print rank, score, norm term, cosine term and caption of the best-ranked "
+                                        "flagged rows of a scan's output folder (captions cut to the terminal width).")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `scan` (local or s3:// gs://)")
+    p.add_argument("-k", type=_count, default=20, help="rows to show (default 20)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from audit.reports.load import RunFolder
+    from audit.reports.terminal import top_table
+
+    folder = RunFolder.at(args.run_dir)
+    summary = folder.summary()
+    rule = summary["flagging"]["chosen_by"]
+    if not summary["flagged"]:
+        print(f"no rows flagged among {summary['rows_scored']:,} scored (flagging: {rule})")
+        return 0
+    table = folder.top_flagged(args.k)
+    print(top_table(table, shutil.get_terminal_size().columns))
+    print(f"{table.num_rows:,} of {summary['flagged']:,} flagged rows ({rule}); all in flagged.parquet")
+    return 0

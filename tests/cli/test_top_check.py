@@ -1,0 +1,98 @@
+"""`top` and `check` on a scan's output folder: table output, release-gate verdicts and exit codes."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from audit.cli.main import main
+from audit.reports.terminal import clip
+from tests.report_run import SCRIPT, TOP_K, copy_run, scanned_run, write_run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_eps):
+    return scanned_run(tmp_path_factory, tiny_eps)
+
+
+def test_top_prints_ranked_rows_cut_to_the_terminal(run, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "72")
+    assert main(["top", str(run), "-k", "5"]) == 0
+    header, *rows, footer = capsys.readouterr().out.splitlines()
+    assert header.split() == ["rank", "score", "norm", "cosine", "caption"]
+    flagged = pd.read_parquet(run / "flagged.parquet").head(5)
+    assert len(rows) == 5 and all(len(line) <= 72 for line in rows)
+    for line, row in zip(rows, flagged.itertuples()):
+        rank, score, norm, cosine, caption = line.split(maxsplit=4)
+        assert (int(rank), score, norm, cosine) == (row.rank, f"{row.score:.4f}", f"{row.norm:.4f}",
+                                                    f"{row.cosine:.4f}")
+        assert caption.endswith("…") and row.caption.startswith(caption[:-1]) and caption.startswith(SCRIPT[:8])
+    assert footer == f"5 of {TOP_K} flagged rows (--top-k); all in flagged.parquet"
+
+
+def test_top_shows_all_flagged_when_fewer_than_k(run, capsys):
+    assert main(["top", str(run)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 + TOP_K + 1 and lines[-1].startswith(f"{TOP_K} of {TOP_K} flagged")
+
+
+def test_top_without_flagged_rows_and_without_a_run(tmp_path, capsys):
+    none = write_run(tmp_path / "none", np.array([3.0, 2.0, 1.0]), np.zeros(3, dtype=bool),
+                     flagging={"threshold": 5.0, "top_k": None, "chosen_by": "--threshold"})
+    assert main(["top", str(none)]) == 0
+    assert capsys.readouterr().out == "no rows flagged among 3 scored (flagging: --threshold)\n"
+    assert main(["top", str(tmp_path / "missing")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'missing'}: no summary.json (not a finished scan folder)\n"
+
+
+def test_clip_neutralizes_terminal_control_and_counts_wide_characters():
+    assert clip("\x1b[2Jred\u202etxt.exe\nnext", 40) == "\ufffd[2Jred\ufffdtxt.exe next"
+    assert clip("猫猫猫猫", 6) == "猫猫…" and clip("abcdef", 6) == "abcdef" and clip("abcdefg", 6) == "abcde…"
+
+
+@pytest.mark.parametrize("limits,code,message", [
+    (["--max-flagged", str(TOP_K), "--max-failed-rows", "2"], 0,
+     f"ok: {TOP_K} flagged (limit {TOP_K}), 2 not scored (limit 2) of 60 rows"),
+    ([], 1, f"fail: {TOP_K} rows flagged (--top-k), more than --max-flagged 0"),
+    (["--max-flagged", "100", "--max-failed-rows", "1"], 1,
+     "fail: 2 rows not scored (empty 1, null 1), more than --max-failed-rows 1"),
+])
+def test_check_limits(run, capsys, limits, code, message):
+    assert main(["check", str(run), *limits]) == code
+    assert capsys.readouterr().out == message + "\n"
+
+
+def _partial(folder):
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["shards"]["failed"] = [{"source": "/in/c.tar", "shard_id": "c", "reason": "corrupt tar file"}]
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda f: (f / "summary.json").unlink(), "no summary.json (not a finished scan folder)"),
+    (lambda f: (f / "summary.json").write_text("{"), "summary.json is not valid JSON"),
+    (lambda f: shutil.rmtree(f / "report"), "no report/ Parquet files"),
+    (lambda f: (f / "flagged.parquet").unlink(), "flagged.parquet"),
+    (lambda f: (f / "report" / "part-000000.parquet").write_bytes(b"PAR1 cut"), "Parquet"),
+    (_partial, "partial run: 1 of 2 shards failed (/in/c.tar: corrupt tar file); run the same scan again"),
+])
+def test_check_cannot_judge_a_broken_or_partial_run(run, tmp_path, capsys, damage, message):
+    folder = copy_run(run, tmp_path / "run")
+    damage(folder)
+    assert main(["check", str(folder), "--max-flagged", "100"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_check_refuses_a_flagged_limit_without_a_flagging_rule(tmp_path, capsys):
+    folder = write_run(tmp_path / "norule", np.array([2.0, 1.0]), np.zeros(2, dtype=bool),
+                       flagging={"threshold": None, "top_k": None, "chosen_by": "none: no --threshold"})
+    assert main(["check", str(folder)]) == 2
+    assert "no flagging rule" in capsys.readouterr().err
+    assert main(["check", str(folder), "--max-failed-rows", "0"]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", str(folder), "--max-flagged", "-1"])
+    assert exit_info.value.code == 2

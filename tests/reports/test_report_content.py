@@ -1,0 +1,121 @@
+"""report.html content: same bytes from `report` as from `scan`, mitigations, ROC curves, partial runs, big runs."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from audit.cli.main import main
+from audit.evaluation.metrics import detection_metrics
+from audit.reports.html import build_report
+from audit.reports.load import RunFolder
+from audit.reports.stats import FLAGGED_POINTS, SAMPLE_POINTS, collect_stats
+from tests.report_run import copy_run, scanned_run, write_run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_eps):
+    return scanned_run(tmp_path_factory, tiny_eps)
+
+
+def test_report_command_rewrites_the_scan_page_byte_for_byte(run, tmp_path):
+    copy = copy_run(run, tmp_path / "run")
+    for path in [copy / "report.html", *(copy / "plots").iterdir()]:
+        path.unlink()
+    assert main(["report", str(copy)]) == 0
+    assert (copy / "report.html").read_bytes() == (run / "report.html").read_bytes()
+    assert sorted(p.name for p in (run / "plots").iterdir()) == ["score_histogram.png", "score_terms.png"]
+    for plot in (run / "plots").iterdir():
+        assert (copy / "plots" / plot.name).read_bytes() == plot.read_bytes()
+    page = (run / "report.html").read_text()
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_mitigation_results_in_the_flagged_table(run, tmp_path):
+    copy = copy_run(run, tmp_path / "run")
+    first, second = pd.read_parquet(copy / "flagged.parquet").head(2).itertuples()
+    words = first.caption.split()
+    rows = [{"row_id": first.row_id, "caption": first.caption, "original_score": first.score,
+             "trigger_tokens": [{"token": w, "contribution": 0.9 if w == "red" else -0.1} for w in words],
+             "suggested_caption": " ".join(w for w in words if w != "red"), "suggested_score": 0.5, "edits": 1,
+             "rewrite_converged": True, "embedding_file": "e/1.safetensors", "embedding_score": 0.4,
+             "embedding_steps": 7, "embedding_converged": True, "seconds_triggers": 1.0, "seconds_rewrite": 1.0,
+             "seconds_embedding": 1.0, "status": "ok"},
+            {"row_id": second.row_id, "caption": second.caption, "original_score": second.score,
+             "status": "error: RuntimeError: <b>out of memory</b>"}]
+    table = pa.Table.from_pylist(rows)
+    assert table.schema.field("trigger_tokens").type == pa.list_(pa.struct([("token", pa.string()),
+                                                                           ("contribution", pa.float64())]))
+    pq.write_table(table, copy / "mitigations.parquet")
+    summary = json.loads((copy / "summary.json").read_text())
+    summary["mitigation"] = {"threshold": 1.5, "flagged": 12, "ok": 1, "failed": 1, "rewrite_under_threshold": 1,
+                             "embedding_under_threshold": 1}
+    (copy / "summary.json").write_text(json.dumps(summary))
+    page, _ = build_report(RunFolder.at(str(copy)))
+    assert "<th>suggested rewrite</th>" in page and "1 of 12 flagged rows mitigated (1 failed) toward score 1.5" in page
+    assert '<mark class="t3" title="adds 0.9 to the score">red</mark>' in page
+    assert page.count("<mark") == 1 and "<del>red</del>" in page and "after 7 steps, under the threshold" in page
+    assert "error: RuntimeError: &lt;b&gt;out of memory&lt;/b&gt;" in page
+    assert page.count("not mitigated") == 12 - 2
+
+
+def test_evaluation_adds_roc_curves_of_the_three_scores(run, tmp_path):
+    copy, evaluation = copy_run(run, tmp_path / "run"), tmp_path / "evaluation"
+    evaluation.mkdir()
+    rng = np.random.default_rng(1)
+    label = np.repeat([1, 0], [40, 160])
+    norm, cosine = rng.normal(label, 1.0), rng.normal(0.5 * label, 1.0)
+    frame = pd.DataFrame({"caption": [f"c{i}" for i in range(200)], "norm": norm, "cosine": cosine,
+                          "score": norm + 2 * cosine, "label": label})
+    frame.to_parquet(evaluation / "scores.parquet")
+    (evaluation / "evaluation.json").write_text(json.dumps({"score_parameters": {"model": "another-model"}}))
+    assert main(["report", str(copy), "--evaluation", str(evaluation)]) == 0
+    page = (copy / "report.html").read_text()
+    assert 'data-plot="roc"' in page and (copy / "plots" / "roc.png").stat().st_size > 5000
+    for name, column in (("combined", "score"), ("norm alone", "norm"), ("cosine alone", "cosine")):
+        m = detection_metrics(label, frame[column])
+        assert f"<tr><td>{name}</td><td>{m['auc']:.3f}</td><td>{m['tpr@1%fpr']:.3f}</td></tr>" in page
+    assert "The evaluation scored model another-model, not the scanned model" in page
+    assert main(["report", str(copy)]) == 0
+    assert not (copy / "plots" / "roc.png").exists()
+    assert (copy / "report.html").read_bytes() == (run / "report.html").read_bytes()
+
+
+def test_missing_evaluation_is_a_one_line_error(run, tmp_path, capsys):
+    assert main(["report", str(run), "--evaluation", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path}: no scores.parquet (write one with `evaluate --output " \
+                                      f"{tmp_path}`)\n"
+
+
+def test_shard_breakdown_and_partial_run_banner(run, tmp_path):
+    copy = copy_run(run, tmp_path / "run")
+    summary = json.loads((copy / "summary.json").read_text())
+    summary["complete"] = False
+    summary["shards"] |= {"total": 3, "failed": [{"source": "/in/broken.parquet", "shard_id": "b", "reason": "bad"}]}
+    (copy / "summary.json").write_text(json.dumps(summary))
+    page, _ = build_report(RunFolder.at(str(copy)))
+    assert "Partial run: 1 of 3 shards failed" in page
+    assert '<tr class="failed"><td>/in/broken.parquet</td><td></td><td></td><td></td><td>failed: bad</td></tr>' in page
+    report = pd.read_parquet(copy / "report")
+    for source, rows in report.groupby("source"):
+        assert (f"<tr><td>{source}</td><td>{len(rows)}</td><td>{rows['rank'].notna().sum()}</td>"
+                f"<td>{rows['flagged'].sum()}</td><td>ok</td></tr>") in page
+
+
+def test_big_run_plots_read_a_bounded_sample_and_no_captions(tmp_path):
+    n, k = 300_000, 4_000
+    scores = np.sort(np.random.default_rng(0).normal(size=n))[::-1]
+    folder = write_run(tmp_path / "big", scores, np.arange(n) < k, sources=3)  # no caption column at all
+    summary = json.loads((folder / "summary.json").read_text())
+    stats = collect_stats(RunFolder.at(str(folder)), summary, cut=scores[k - 1])
+    assert stats.counts.sum() == n and stats.scored == n and stats.n_flagged == k
+    assert stats.flagged.sum() == k <= FLAGGED_POINTS  # few flagged rows: all of them are shown
+    assert 0.95 * SAMPLE_POINTS < (~stats.flagged).sum() < 1.05 * SAMPLE_POINTS
+    assert stats.shards == {f"s{i}.parquet": {"rows": n // 3, "scored": n // 3,
+                                              "flagged": int(np.sum(np.arange(i, k, 3) < k))} for i in range(3)}
+    again = collect_stats(RunFolder.at(str(folder)), summary, cut=scores[k - 1])
+    assert np.array_equal(again.norm, stats.norm) and np.array_equal(again.counts, stats.counts)
