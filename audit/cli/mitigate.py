@@ -11,7 +11,8 @@ For each flagged row of RUN_DIR (written by `scan`), scored exactly as the scan 
   rewrite          drop the strongest words one at a time (every candidate re-scored in a batch)
                    until the score is under the threshold, or --max-edits words are gone;
   embedding        AdamW on the caption's text-encoder states with the score as the loss, x_T fixed,
-                   until under the threshold or --max-steps (the paper's mitigation); saved as
+                   averaged over 4 noise latents, until under --target (default: the run's median
+                   score) or --max-steps (the paper's mitigation); saved as
                    RUN_DIR/embeddings/<row_id>.safetensors (key prompt_embeds, usable as a
                    diffusers pipeline's prompt_embeds).
 Writes RUN_DIR/mitigations.parquet, adds counts to summary.json and rewrites report.html.
@@ -24,6 +25,8 @@ def add_mitigation_options(parser: argparse.ArgumentParser) -> None:
                    help="actors of the mitigation pool (default: one per GPU, else 1)")
     g.add_argument("--max-edits", type=int, default=3, help="most words a rewrite may drop")
     g.add_argument("--max-steps", type=int, default=50, help="most gradient steps of the embedding adaptation")
+    g.add_argument("--target", type=float, default=None,
+                   help="score the embedding adaptation aims for (default: the run's median score)")
     g.add_argument("--lr", type=float, default=0.05, help="AdamW learning rate of the embedding adaptation")
 
 
@@ -42,7 +45,7 @@ def register(commands) -> None:
 
 def options_from_args(args: argparse.Namespace, run_dir: str, threshold: float | None = None) -> MitigationOptions:
     return MitigationOptions(run_dir=run_dir, device=args.device, actors=args.mitigation_actors,
-                             address=args.address, threshold=threshold, max_edits=args.max_edits,
+                             address=args.address, threshold=threshold, target=args.target, max_edits=args.max_edits,
                              max_steps=args.max_steps, lr=args.lr)
 
 

@@ -20,15 +20,18 @@ class Adapted:
 
 def adapt_embedding(scorer: Scorer, caption: str, w_norm: float, w_cos: float, threshold: float,
                     lr: float = 0.05, max_steps: int = 50) -> Adapted:
-    """AdamW on the caption's states with x_T fixed (the scorer's noise bank) until S <= threshold."""
+    """AdamW on the caption's states with x_T fixed (the scorer's noise bank) until S <= threshold.
+
+    S is averaged over the scorer's latents; with several, the states cannot merely fit one noise sample.
+    """
     states = scorer.caption_states([caption]).float().clone().requires_grad_(True)
     opt = torch.optim.AdamW([states], lr=lr)
     dtype = scorer.model.dtype
     score, step = float("inf"), 0
     for step in range(max_steps + 1):
         norm, cos = scorer.terms_from_states(states.to(dtype))
-        loss = (w_norm * norm + w_cos * cos).sum()
-        score = float(loss)
+        loss = (w_norm * norm + w_cos * cos).mean()
+        score = float(loss.detach())
         if score <= threshold or step == max_steps:
             break
         opt.zero_grad(set_to_none=True)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import ray
 
 from audit.mitigation.stage import MitigationStage
@@ -25,7 +27,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class MitigationOptions:
-    """Run folder, device, pool size and budgets; `threshold` overrides the scan's flagging threshold."""
+    """Run folder, device, pool size and budgets; `threshold` overrides the scan's flagging threshold and
+    `target` the embedding adaptation's goal (default: the run's median score, a typical caption's)."""
 
     run_dir: str
     device: str = "auto"
@@ -33,6 +36,7 @@ class MitigationOptions:
     actor_cpus: float | None = None
     address: str | None = None
     threshold: float | None = None
+    target: float | None = None
     max_edits: int = 3
     max_steps: int = 50
     lr: float = 0.05
@@ -63,8 +67,15 @@ def stage_for_run(summary: dict, options: MitigationOptions, layout: Layout) -> 
     config = ScoreConfig(generations=p["generations"], seed=p["seed"], authors_sd2=p["authors_sd2"])
     scoring = ScoreStage(model=p["model"], device=options.device, dtype=p["dtype"], config=config,
                          w_norm=p["w_norm"], w_cos=p["w_cos"])
-    return MitigationStage(scoring, float(threshold), layout.path("embeddings"), options.max_edits,
-                           options.max_steps, options.lr)
+    target = options.target if options.target is not None else median_score(layout)
+    return MitigationStage(scoring, float(threshold), layout.path("embeddings"), target=target,
+                           max_edits=options.max_edits, max_steps=options.max_steps, lr=options.lr)
+
+
+def median_score(layout: Layout) -> float | None:
+    """Median score of the run's scored rows, reading only the score column of the report."""
+    scores = pq.read_table(layout.path("report"), filesystem=layout.fs, columns=["score"])["score"]
+    return pc.approximate_median(scores).as_py()
 
 
 def run_mitigation(options: MitigationOptions) -> pd.DataFrame:

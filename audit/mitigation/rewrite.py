@@ -16,17 +16,21 @@ class Rewrite:
     converged: bool
 
 
-def greedy_drop(caption: str, score: float, threshold: float, score_fn: ScoreFn, max_edits: int = 3) -> Rewrite:
+def greedy_drop(caption: str, score: float, threshold: float, score_fn: ScoreFn, max_edits: int = 3,
+                goal: float | None = None) -> Rewrite:
     """Drop one word at a time, each round scoring every one-word-shorter candidate in one batch.
 
-    Stops at the first candidate under the threshold, after `max_edits` words, or when one word is left.
+    A caption already under the threshold is returned unchanged. Otherwise each round keeps the
+    lowest-scoring candidate, until the score reaches `goal` (default: the threshold; a lower goal
+    leaves a margin), `max_edits` words are gone, or one word is left.
     """
-    tokens = words(caption)
+    tokens, goal = words(caption), threshold if goal is None else min(goal, threshold)
     best, best_score, edits = tokens, score, 0
-    while best_score > threshold and edits < max_edits and len(best) > 1:
+    if score <= threshold:
+        return Rewrite(caption, score, 0, True)
+    while best_score > goal and edits < max_edits and len(best) > 1:
         candidates = [best[:i] + best[i + 1 :] for i in range(len(best))]
         scores = score_fn([" ".join(c) for c in candidates])
-        under = [i for i, s in enumerate(scores) if s <= threshold]
-        pick = under[0] if under else min(range(len(scores)), key=scores.__getitem__)
+        pick = min(range(len(scores)), key=scores.__getitem__)
         best, best_score, edits = candidates[pick], scores[pick], edits + 1
     return Rewrite(" ".join(best), best_score, edits, best_score <= threshold)

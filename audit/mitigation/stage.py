@@ -6,14 +6,16 @@ flagged rows (`row_id`, `caption`, `score`) and returns one result row each, nev
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import pandas as pd
+import torch
 from safetensors.torch import save
 
 from audit.mitigation.attribution import leave_one_out
 from audit.mitigation.embedding import adapt_embedding
 from audit.mitigation.rewrite import greedy_drop
 from audit.pipeline import storage
+from audit.scoring.engine import Scorer
 from audit.scoring.stage import ScoreStage
 
 
@@ -25,6 +27,8 @@ class MitigationStage:
     scoring: ScoreStage
     threshold: float
     embeddings_dir: str
+    target: float | None = None  # adaptation goal (default: the threshold); a typical caption's score works best
+    adapt_generations: int = 4  # latents the adaptation averages over, so it cannot fit one noise sample
     max_edits: int = 3
     max_steps: int = 50
     lr: float = 0.05
@@ -32,6 +36,8 @@ class MitigationStage:
     def setup(self) -> None:
         self.scoring.setup()
         self.scorer = self.scoring.scorer
+        config = replace(self.scorer.config, generations=max(self.adapt_generations, self.scorer.config.generations))
+        self.adapt_scorer = Scorer(self.scorer.model, config)
         self._fs, self._root = storage.resolve(self.embeddings_dir)
 
     def _score(self, captions: list[str]) -> list[float]:
@@ -45,19 +51,23 @@ class MitigationStage:
         t0 = time.perf_counter()
         triggers = leave_one_out(caption, self._score)
         t1 = time.perf_counter()
-        rewrite = greedy_drop(caption, score, self.threshold, self._score, self.max_edits)
+        target = self.threshold if self.target is None else min(self.target, self.threshold)
+        rewrite = greedy_drop(caption, score, self.threshold, self._score, self.max_edits, target)
         t2 = time.perf_counter()
-        adapted = adapt_embedding(self.scorer, caption, w.w_norm, w.w_cos, self.threshold, self.lr, self.max_steps)
+        adapted = adapt_embedding(self.adapt_scorer, caption, w.w_norm, w.w_cos, target, self.lr, self.max_steps)
+        with torch.no_grad():
+            norm, cos = self.scorer.terms_from_states(adapted.states)
+        final = float(w.w_norm * norm[0] + w.w_cos * cos[0])
         path = storage.join(self._root, f"{row_id}.safetensors")
         data = save({"prompt_embeds": adapted.states.float().contiguous().cpu()},
-                    metadata={"row_id": str(row_id), "caption": caption, "score": str(adapted.score)})
+                    metadata={"row_id": str(row_id), "caption": caption, "score": str(final)})
         storage.write_bytes(self._fs, path, data)
         t3 = time.perf_counter()
         return {"row_id": row_id, "caption": caption, "original_score": score,
                 "trigger_tokens": [{"token": t, "contribution": c} for t, c in triggers],
                 "suggested_caption": rewrite.caption, "suggested_score": rewrite.score, "edits": rewrite.edits,
-                "rewrite_converged": rewrite.converged, "embedding_file": path, "embedding_score": adapted.score,
-                "embedding_steps": adapted.steps, "embedding_converged": adapted.converged,
+                "rewrite_converged": rewrite.converged, "embedding_file": path, "embedding_score": final,
+                "embedding_steps": adapted.steps, "embedding_converged": final <= self.threshold,
                 "seconds_triggers": t1 - t0, "seconds_rewrite": t2 - t1, "seconds_embedding": t3 - t2,
                 "status": "ok"}
 

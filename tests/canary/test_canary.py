@@ -80,7 +80,7 @@ def test_training_runs_and_saves_a_loadable_pixel_space_pipeline(tmp_path):
 
     data = make_canary_data(3, 4, 4, 2)
     stats = train(TrainConfig(seed=3, steps=2, batch_size=16, duplicated=4), data, CANARY / "tokenizer", tmp_path)
-    assert stats["repeats_per_duplicated_pair"] == 5  # 70% of 32 samples over 4 pairs
+    assert stats["repeats_per_duplicated_pair"] == 4  # 50% of 32 samples over 4 pairs
     model = load_model(str(tmp_path / "step-2"), device="cpu")
     assert model.latent_shape == (3, 8, 8)
     assert len(Scorer(model).score(["a caption"])["norm"]) == 1

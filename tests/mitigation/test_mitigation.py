@@ -27,7 +27,9 @@ N_CHECK = 20
 def stage(tmp_path_factory):
     scoring = ScoreStage(device="cpu", config=ScoreConfig(generations=1, seed=51))
     scoring.setup()
-    stage = MitigationStage(scoring, scoring.weights.threshold, str(tmp_path_factory.mktemp("emb")))
+    clean = (CANARY / "labels/clean.txt").read_text().splitlines()
+    typical = float(pd.Series(scoring.process(pd.DataFrame({"caption": clean}))["score"]).median())
+    stage = MitigationStage(scoring, scoring.weights.threshold, str(tmp_path_factory.mktemp("emb")), target=typical)
     stage.setup()
     return stage
 
