@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from audit.cli.mitigate import add_mitigation_options, mitigate_run, options_from_args as mitigation_options
 from audit.cli.options import add_model_options, stage_from_args
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,10 @@ def register(commands) -> None:
                       "profile's calibrated threshold, e.g. from --profile written by `evaluate`)")
     flag.add_argument("--top-k", type=_count, default=None, help="flag the k best-ranked rows")
     flag.add_argument("--top-fraction", type=_fraction, default=None, help="flag this fraction of the scored rows")
+    p.add_argument("--mitigate", action="store_true",
+                   help="then mitigate the flagged rows on a second actor pool (see `mitigate --help`)")
     add_model_options(p)
+    add_mitigation_options(p)
     p.set_defaults(run=run)
 
 
@@ -84,4 +88,6 @@ def run(args: argparse.Namespace) -> int:
              summary["shards"]["total"])
     for shard in failed:
         log.error("shard failed: %s: %s", shard["source"], shard["reason"])
+    if args.mitigate:
+        mitigate_run(mitigation_options(args, args.output, args.threshold))
     return EXIT_PARTIAL if failed else 0
