@@ -95,7 +95,8 @@ def run_mitigation(options: MitigationOptions) -> pd.DataFrame:
                 MitigatorActor, fn_constructor_kwargs={"stage": stage, "torch_threads": pool.torch_threads},
                 batch_format="pandas", batch_size=4, concurrency=pool.size, **pool.resources)
             results = ds.to_pandas().sort_values("row_id", kind="stable").reset_index(drop=True)
-    storage.write_table(layout.fs, layout.path("mitigations.parquet"), pa.Table.from_pandas(results, preserve_index=False))
+    table = pa.Table.from_pandas(results, preserve_index=False).replace_schema_metadata(None)  # plain dtypes
+    storage.write_table(layout.fs, layout.path("mitigations.parquet"), table)
     ok = results["status"].eq("ok")
     summary["mitigation"] = {
         "threshold": stage.threshold, "flagged": len(flagged), "ok": int(ok.sum()), "failed": int((~ok).sum()),
