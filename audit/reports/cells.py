@@ -28,11 +28,12 @@ def link(url: object) -> str:
     return text(url)
 
 
-def source(path: str, row_index: object, key: object) -> str:
-    """The input file's name and the row in it (index or WebDataset key); the full path as a tooltip."""
+def source(path: str, row_index: object, key: object, url: object) -> str:
+    """The input file's name and the row in it (index or WebDataset key; full path as a tooltip), then the URL."""
     where = key if key is not None and not (isinstance(key, float) and math.isnan(key)) else row_index
     name = path.rsplit("/", 1)[-1]
-    return f'<span title="{text(path)}">{text(name)}</span> <span class="muted">{text(where)}</span>'
+    address = "" if url is None else f"<br>{link(url)}"
+    return f'<span title="{text(path)}">{text(name)}</span> <span class="muted">{text(where)}</span>{address}'
 
 
 def _finite_positive(value: object) -> bool:
@@ -47,7 +48,7 @@ def caption(value: str, triggers: list[dict] | None) -> str:
     parts = []
     for t in triggers:
         if top and _finite_positive(t["contribution"]):
-            level = max(1, math.ceil(LEVELS * t["contribution"] / top))
+            level = min(LEVELS, max(1, math.ceil(LEVELS * t["contribution"] / top)))
             parts.append(f'<mark class="t{level}" title="adds {t["contribution"]:.4g} to the score">'
                          f'{text(t["token"])}</mark>')
         else:
@@ -75,9 +76,11 @@ def mitigation(result: dict | None) -> str:
         return '<span class="muted">not mitigated</span>'
     if result["status"] != "ok":
         return f'<span class="bad">{text(result["status"])}</span>'
-    under = "under the threshold" if result["rewrite_converged"] else "still above the threshold"
-    embedding = "under" if result["embedding_converged"] else "still above"
+    def verdict(converged: bool) -> str:
+        return "under the threshold" if converged else '<span class="bad">above the threshold</span>'
+
     return (f'<div>{rewrite(result["caption"], result["suggested_caption"])}</div>'
-            f'<div class="muted">score {number(result["suggested_score"])}, {int(result["edits"])} word(s) dropped, '
-            f'{under}</div><div class="muted">adapted embedding: score {number(result["embedding_score"])} '
-            f'after {int(result["embedding_steps"])} steps, {embedding} the threshold</div>')
+            f'<div class="muted">score {number(result["suggested_score"])} ({int(result["edits"])} dropped): '
+            f'{verdict(result["rewrite_converged"])}</div><div class="muted">adapted embedding: '
+            f'{number(result["embedding_score"])} after {int(result["embedding_steps"])} steps: '
+            f'{verdict(result["embedding_converged"])}</div>')

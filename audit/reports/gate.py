@@ -44,7 +44,8 @@ def check_run(address: str, max_flagged: int | None, max_failed_rows: int | None
                          "--top-k, --top-fraction or a profile with a threshold")
     failed_rows = sum(summary["rows_not_scored"].values())
     if max_flagged is not None and flagged > max_flagged:
-        return Verdict(False, f"{flagged:,} rows flagged ({rule['chosen_by']}), more than --max-flagged {max_flagged:,}")
+        return Verdict(False, f"{flagged:,} rows flagged ({rule['chosen_by']}), more than --max-flagged "
+                              f"{max_flagged:,}")
     if max_failed_rows is not None and failed_rows > max_failed_rows:
         reasons = ", ".join(f"{k} {v:,}" for k, v in summary["rows_not_scored"].items())
         return Verdict(False, f"{failed_rows:,} rows not scored ({reasons}), more than --max-failed-rows "

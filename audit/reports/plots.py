@@ -44,7 +44,7 @@ def png(fig: plt.Figure) -> bytes:
 
 def score_histogram(stats: RunStats, cut: Cut | None) -> bytes:
     """Rows per combined-score bin on a log count axis, the cut as a vertical line."""
-    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=110)
     if len(stats.edges):
         ax.bar(stats.edges[:-1], stats.counts, width=np.diff(stats.edges), align="edge", color="#2e86c1", log=True)
     else:
@@ -63,7 +63,7 @@ def score_histogram(stats: RunStats, cut: Cut | None) -> bytes:
 
 def terms_scatter(stats: RunStats, w_norm: float, w_cos: float, cut: Cut | None) -> bytes:
     """Norm term against cosine term of the sampled rows, flagged rows on top; the cut as an iso-score line."""
-    fig, ax = plt.subplots(figsize=(6.4, 5), dpi=110)
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=110)
     other, flagged = ~stats.flagged, stats.flagged
     ax.scatter(stats.norm[other], stats.cosine[other], s=5, color=OTHER, alpha=0.5, linewidths=0,
                label=f"not flagged ({other.sum():,} shown)")

@@ -36,7 +36,7 @@ def summary(s: dict) -> str:
     details = [
         ("model", f"{text(p.get('model'))} ({text(p.get('prediction_type'))}, {text(p.get('dtype'))}, "
                   f"{text(p.get('device'))})"),
-        ("score", f"{text(p.get('w_norm'))} &middot; norm + {text(p.get('w_cos'))} &middot; cosine "
+        ("score", f"{p['w_norm']:.4g} &middot; norm + {p['w_cos']:.4g} &middot; cosine "
                   f"(profile {text(profile.get('name'))}: {text(profile.get('source'))})"),
         ("noise", f"seed {text(p.get('seed'))}, {text(p.get('generations'))} generation(s), timesteps "
                   f"{text(p.get('t_hi'))} and {text(p.get('t_lo'))}"),
@@ -70,18 +70,18 @@ def flagged(table: pa.Table, total: int, mitigations: dict[int, dict] | None) ->
     if not total:
         return '<section id="top"><h2>Flagged captions</h2><p>No rows were flagged.</p></section>'
     url_columns = [c for c in URL_COLUMNS if c in table.column_names]
-    head = ["rank", "caption", "score", "norm", "cosine", "source"] + ["url"] * bool(url_columns)
+    head = ["rank", "caption", "score", "norm", "cosine", "source" + " and url" * bool(url_columns)]
     head += ["suggested rewrite"] * (mitigations is not None)
     body = []
     for row in table.to_pylist():
         result = (mitigations or {}).get(row["row_id"])
         triggers = result.get("trigger_tokens") if result and result["status"] == "ok" else None
         url = next((row[c] for c in url_columns if row[c] is not None), None)
-        tds = [text(row["rank"]), cells.caption(row["caption"], triggers)] + \
-              [cells.number(row[c]) for c in ("score", "norm", "cosine")] + \
-              [cells.source(row["source"], row.get("row_index"), row.get("key"))] + \
-              [cells.link(url)] * bool(url_columns) + [cells.mitigation(result)] * (mitigations is not None)
-        body.append("<tr>" + "".join(f"<td>{v}</td>" for v in tds) + "</tr>")
+        tds = [("rank", text(row["rank"])), ("caption", cells.caption(row["caption"], triggers))] + \
+              [("num", cells.number(row[c])) for c in ("score", "norm", "cosine")] + \
+              [("source", cells.source(row["source"], row.get("row_index"), row.get("key"), url))] + \
+              [("rewrite", cells.mitigation(result))] * (mitigations is not None)
+        body.append("<tr>" + "".join(f'<td class="{c}">{v}</td>' for c, v in tds) + "</tr>")
     note = (f"Showing the top {table.num_rows:,} of {total:,} flagged rows; all are in flagged.parquet."
             if table.num_rows < total else f"All {total:,} flagged rows.")
     if mitigations is not None:

@@ -24,9 +24,13 @@ thead th { position: sticky; top: 0; background: var(--soft); }
 tbody tr:nth-child(even) { background: #fafbfc; }
 table.details th { color: var(--muted); font-weight: 600; white-space: nowrap; }
 .scroll { max-height: 900px; overflow: auto; border: 1px solid var(--line); border-radius: 6px; }
-#flagged td:nth-child(2) { min-width: 320px; max-width: 560px; overflow-wrap: anywhere; }
-#flagged td:nth-child(n+3):nth-child(-n+5) { font-variant-numeric: tabular-nums; text-align: right; }
-#flagged td a { display: inline-block; max-width: 260px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+#flagged { width: 100%; }
+#flagged .caption { min-width: 300px; max-width: 520px; overflow-wrap: anywhere; }
+#flagged .num { font-variant-numeric: tabular-nums; text-align: right; }
+#flagged .source { white-space: nowrap; }
+#flagged .source a { display: inline-block; max-width: 240px; overflow: hidden; text-overflow: ellipsis;
+  white-space: nowrap; }
+#flagged .rewrite { min-width: 300px; max-width: 420px; }
 .figures { display: flex; flex-wrap: wrap; gap: 20px; align-items: flex-start; }
 figure { margin: 0; flex: 1 1 500px; max-width: 780px; }
 figure img { width: 100%; border: 1px solid var(--line); border-radius: 6px; }

@@ -40,7 +40,7 @@ def test_mitigation_results_in_the_flagged_table(run, tmp_path):
     first, second = pd.read_parquet(copy / "flagged.parquet").head(2).itertuples()
     words = first.caption.split()
     rows = [{"row_id": first.row_id, "caption": first.caption, "original_score": first.score,
-             "trigger_tokens": [{"token": w, "contribution": 0.9 if w == "red" else -0.1} for w in words],
+             "trigger_tokens": [{"token": w, "contribution": 0.1 if w == "red" else -0.1} for w in words],
              "suggested_caption": " ".join(w for w in words if w != "red"), "suggested_score": 0.5, "edits": 1,
              "rewrite_converged": True, "embedding_file": "e/1.safetensors", "embedding_score": 0.4,
              "embedding_steps": 7, "embedding_converged": True, "seconds_triggers": 1.0, "seconds_rewrite": 1.0,
@@ -57,8 +57,9 @@ def test_mitigation_results_in_the_flagged_table(run, tmp_path):
     (copy / "summary.json").write_text(json.dumps(summary))
     page, _ = build_report(RunFolder.at(str(copy)))
     assert "<th>suggested rewrite</th>" in page and "1 of 12 flagged rows mitigated (1 failed) toward score 1.5" in page
-    assert '<mark class="t3" title="adds 0.9 to the score">red</mark>' in page
-    assert page.count("<mark") == 1 and "<del>red</del>" in page and "after 7 steps, under the threshold" in page
+    assert '<mark class="t3" title="adds 0.1 to the score">red</mark>' in page  # 3 * 0.1 / 0.1 > 3 in floats
+    assert page.count("<mark") == 1 and "<del>red</del>" in page
+    assert "adapted embedding: 0.4000 after 7 steps: under the threshold" in page
     assert "error: RuntimeError: &lt;b&gt;out of memory&lt;/b&gt;" in page
     assert page.count("not mitigated") == 12 - 2
 
@@ -119,3 +120,11 @@ def test_big_run_plots_read_a_bounded_sample_and_no_captions(tmp_path):
                                               "flagged": int(np.sum(np.arange(i, k, 3) < k))} for i in range(3)}
     again = collect_stats(RunFolder.at(str(folder)), summary, cut=scores[k - 1])
     assert np.array_equal(again.norm, stats.norm) and np.array_equal(again.counts, stats.counts)
+
+
+def test_flagged_table_is_capped(tmp_path):
+    folder = write_run(tmp_path / "many", np.linspace(2, 1, 800), np.arange(800) < 600, captions=True)
+    page, _ = build_report(RunFolder.at(str(folder)))
+    table = page[page.index('<table id="flagged">'):page.index("</table>", page.index('<table id="flagged">'))]
+    assert table.count("<tr>") == 1 + 500 and "Showing the top 500 of 600 flagged rows" in page
+    assert '<td class="caption">caption 499</td>' in table and "caption 500<" not in table
