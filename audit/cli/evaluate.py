@@ -7,10 +7,6 @@ import logging
 from pathlib import Path
 
 from audit.cli.options import add_model_options, stage_from_args
-from audit.evaluation.metrics import roc_points
-from audit.evaluation.plot import plot_roc
-from audit.evaluation.run import evaluate_scores, labelled_scores
-from audit.readers.local import read_captions
 from audit.scoring.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -36,6 +32,11 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from audit.evaluation.metrics import roc_points
+    from audit.evaluation.plot import plot_roc
+    from audit.evaluation.run import evaluate_scores, labelled_scores
+    from audit.readers.local import read_captions
+
     if not 0 < args.fpr < 1:
         raise ValueError(f"--fpr must be between 0 and 1, got {args.fpr}")
     memorized, clean = read_captions(args.memorized, args.caption_column), read_captions(args.clean, args.caption_column)

@@ -12,13 +12,14 @@ EXPECTED_ERRORS = (ValueError, FileNotFoundError, OSError)
 
 
 def _quiet_libraries() -> None:
-    """Keep diffusers/transformers progress bars and advisory warnings out of the user's terminal."""
-    import diffusers
-    import transformers
+    """Keep diffusers/transformers/hub progress bars and advisory warnings out of the user's terminal.
 
-    for lib in (diffusers, transformers):
-        lib.utils.logging.set_verbosity_error()
-        lib.utils.logging.disable_progress_bar()
+    Set through the environment, read when those libraries load (also in Ray workers started from here),
+    so commands that need no model do not pay for importing them.
+    """
+    for name, value in (("DIFFUSERS_VERBOSITY", "error"), ("TRANSFORMERS_VERBOSITY", "error"),
+                        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")):
+        os.environ.setdefault(name, value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,10 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _quiet_libraries()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    _quiet_libraries()
     threads = os.environ.get("AUDIT_TORCH_THREADS")
     if threads:
         import torch

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from audit.mitigation.pool import MitigationOptions
+if TYPE_CHECKING:
+    from audit.mitigation.pool import MitigationOptions
 
 EPILOG = """\
 For each flagged row of RUN_DIR (written by `scan`), scored exactly as the scan scored it:
@@ -43,13 +45,15 @@ def register(commands) -> None:
     p.set_defaults(run=run)
 
 
-def options_from_args(args: argparse.Namespace, run_dir: str, threshold: float | None = None) -> MitigationOptions:
+def options_from_args(args: argparse.Namespace, run_dir: str, threshold: float | None = None) -> "MitigationOptions":
+    from audit.mitigation.pool import MitigationOptions
+
     return MitigationOptions(run_dir=run_dir, device=args.device, actors=args.mitigation_actors,
                              address=args.address, threshold=threshold, target=args.target, max_edits=args.max_edits,
                              max_steps=args.max_steps, lr=args.lr)
 
 
-def mitigate_run(options: MitigationOptions) -> int:
+def mitigate_run(options: "MitigationOptions") -> int:
     """Mitigate, then rewrite the HTML report so it shows the results; 1 if any row failed."""
     from audit.mitigation.pool import run_mitigation
     from audit.reports.html import write_report

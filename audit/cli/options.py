@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import argparse
 
-from audit.model.loader import DTYPES
-from audit.scoring.engine import ScoreConfig
+from typing import TYPE_CHECKING
+
 from audit.scoring.profiles import BUILTIN, load_profile
-from audit.scoring.stage import ScoreStage
+
+if TYPE_CHECKING:
+    from audit.scoring.stage import ScoreStage
+
+DTYPE_NAMES = ("float32", "bfloat16", "float16")  # audit.model.loader.DTYPES, without importing torch here
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +23,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-unet-rows", type=int, default=512,
                    help="most rows in one UNet call; lower it if memory runs out (default 512)")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    g.add_argument("--dtype", default="float32", choices=list(DTYPES), help="model dtype (default float32)")
+    g.add_argument("--dtype", default="float32", choices=DTYPE_NAMES, help="model dtype (default float32)")
     g.add_argument("--profile", default=None,
                    help="weights profile: a JSON file written by `evaluate`, or sd1 / sd2 / realistic-vision "
                         "(default: the model folder's audit_profile.json, else by model family)")
@@ -34,8 +38,11 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                    help="also load .bin/.pt weights (pickle can run code); default: safetensors only")
 
 
-def stage_from_args(args: argparse.Namespace) -> ScoreStage:
+def stage_from_args(args: argparse.Namespace) -> "ScoreStage":
     """The scoring stage the options describe; a profile file is checked now, before any model loads."""
+    from audit.scoring.engine import ScoreConfig
+    from audit.scoring.stage import ScoreStage
+
     if args.profile is not None and args.profile not in BUILTIN:
         load_profile(args.profile)
     config = ScoreConfig(generations=args.generations, seed=args.seed, batch_size=args.batch_size,

@@ -77,3 +77,10 @@ def test_help_of_every_command():
         result = run_cli(*command, "--help")
         assert result.returncode == 0 and "usage:" in result.stdout
     assert "--generations" in run_cli("score", "--help").stdout
+
+
+def test_cli_dtype_names_match_the_loader():
+    from audit.cli.options import DTYPE_NAMES
+    from audit.model.loader import DTYPES
+
+    assert tuple(DTYPES) == DTYPE_NAMES
