@@ -53,6 +53,11 @@ A sample "copies" when its nearest training image (cosine similarity of pixels, 
 {_row("norm alone (Wen et al.)", d['norm'])}
 {_row("cosine alone", d['cosine'])}
 
+Scene captions (the generalizing data) are in neither labelled set. At 8x8 pixels a scene caption
+pins down nearly the whole image (colours, shape, place), so its guidance is strong and many score
+above the threshold, much like the "template verbatim" captions reported for Stable Diffusion 2:
+the score measures how completely a caption determines the image the model makes.
+
 The calibrated weights and a threshold at 1% FPR ({d['threshold']:.4g}) are in `audit_profile.json`,
 which `audit` uses by default for this model. They were fitted on these same labels: use
 `memaudit evaluate` for out-of-fold figures.
