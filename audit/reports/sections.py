@@ -51,7 +51,9 @@ def summary(s: dict) -> str:
     if "mitigation" in s:
         m = s["mitigation"]
         details.insert(5, ("mitigation", f"{m['ok']:,} of {m['flagged']:,} flagged rows mitigated ({m['failed']:,} "
-                                         f"failed) toward score {m['threshold']:.4g}: the rewrite gets under it for "
+                                         f"failed) under threshold {m['threshold']:.4g}"
+                                         + (f" (aiming at {m['target']:.4g})" if m.get("target") is not None else "")
+                                         + ": the rewrite gets under it for "
                                          f"{m['rewrite_under_threshold']:,}, the adapted embedding for "
                                          f"{m['embedding_under_threshold']:,}"))
     card_html = "".join(f'<div class="card"><b>{v}</b><span>{k}</span></div>' for k, v in cards)
