@@ -16,6 +16,7 @@ import ray
 
 from audit.mitigation.stage import MitigationStage
 from audit.pipeline import storage
+from audit.pipeline.actors import StageActor
 from audit.pipeline.cluster import connected
 from audit.pipeline.layout import Layout
 from audit.pipeline.pool import actor_options
@@ -42,15 +43,8 @@ class MitigationOptions:
     lr: float = 0.05
 
 
-class MitigatorActor:
+class MitigatorActor(StageActor):
     """Loads the model once per actor; each call mitigates a batch of flagged rows."""
-
-    def __init__(self, stage: MitigationStage, torch_threads: int):
-        import torch
-
-        torch.set_num_threads(torch_threads)
-        stage.setup()
-        self.stage = stage
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         return self.stage.process(batch)

@@ -1,4 +1,4 @@
-"""The pipeline's score stage: a callable class for `map_batches`, one model load per Ray actor."""
+"""Callable classes for `map_batches`: one model load per Ray actor, then one call per batch."""
 from __future__ import annotations
 
 import pandas as pd
@@ -8,15 +8,19 @@ from audit.pipeline import schemas
 from audit.scoring.stage import ScoreStage
 
 
-class ScorerActor:
-    """Loads the scoring stage once; each call scores a batch of read rows."""
+class StageActor:
+    """Base of the `map_batches` classes: sets torch's threads and sets the stage up once per actor."""
 
-    def __init__(self, stage: ScoreStage, torch_threads: int):
+    def __init__(self, stage, torch_threads: int):
         import torch
 
         torch.set_num_threads(torch_threads)
         stage.setup()
         self.stage = stage
+
+
+class ScorerActor(StageActor):
+    """Loads the scoring stage once; each call scores a batch of read rows."""
 
     def __call__(self, batch: pd.DataFrame) -> pa.Table:
         scored = self.stage.process(batch)
