@@ -10,7 +10,8 @@ import ray
 
 @contextmanager
 def connected(address: str | None) -> Iterator[None]:
-    """Join `address` (or RAY_ADDRESS) if set, else start a private local Ray (dashboard off); disconnect after."""
+    """Join `address` (or RAY_ADDRESS) if set, else start a private local Ray on 127.0.0.1 (dashboard off);
+    disconnect after."""
     if ray.is_initialized():
         yield
         return
@@ -18,7 +19,8 @@ def connected(address: str | None) -> Iterator[None]:
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(include_dashboard=False, log_to_driver=False)
+        # a private instance listens on loopback only: nothing of it is reachable from the network
+        ray.init(include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     try:
         yield
     finally:
