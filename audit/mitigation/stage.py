@@ -34,6 +34,7 @@ class MitigationStage:
     lr: float = 0.05
 
     def setup(self) -> None:
+        """Load the model once; a second scorer shares it with a larger noise bank for the adaptation."""
         self.scoring.setup()
         self.scorer = self.scoring.scorer
         config = replace(self.scorer.config, generations=max(self.adapt_generations, self.scorer.config.generations))
