@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from audit.cli.options import at_least
+
 EPILOG = """\
 exit codes: 0 within the limits; 1 over a limit (the reason on one line); 2 the folder cannot be judged:
 summary.json, report/ or flagged.parquet missing, unreadable or disagreeing with each other, a partial
@@ -11,20 +13,13 @@ run that had no flagging rule.
 """
 
 
-def _limit(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
 def register(commands) -> None:
     p = commands.add_parser("check", help="release gate: fail if a scan flagged too much",
                             description="Check a finished scan against limits, for CI.", epilog=EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `scan` (local or s3:// gs://)")
-    p.add_argument("--max-flagged", type=_limit, default=0, help="most flagged rows allowed (default 0)")
-    p.add_argument("--max-failed-rows", type=_limit, default=None,
+    p.add_argument("--max-flagged", type=at_least(0), default=0, help="most flagged rows allowed (default 0)")
+    p.add_argument("--max-failed-rows", type=at_least(0), default=None,
                    help="most rows that could not be scored (null, empty, undecodable...) allowed (default: any)")
     p.set_defaults(run=run)
 

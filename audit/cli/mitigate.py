@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from audit.cli.options import at_least
+
 if TYPE_CHECKING:
     from audit.mitigation.pool import MitigationOptions
 
@@ -23,10 +25,10 @@ Writes RUN_DIR/mitigations.parquet, adds counts to summary.json and rewrites rep
 
 def add_mitigation_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("mitigation")
-    g.add_argument("--mitigation-actors", type=int, default=None,
+    g.add_argument("--mitigation-actors", type=at_least(1), default=None,
                    help="actors of the mitigation pool (default: one per GPU, else 1)")
-    g.add_argument("--max-edits", type=int, default=3, help="most words a rewrite may drop")
-    g.add_argument("--max-steps", type=int, default=50, help="most gradient steps of the embedding adaptation")
+    g.add_argument("--max-edits", type=at_least(0), default=3, help="most words a rewrite may drop")
+    g.add_argument("--max-steps", type=at_least(0), default=50, help="most gradient steps of the embedding adaptation")
     g.add_argument("--target", type=float, default=None,
                    help="score the embedding adaptation aims for (default: the run's median score)")
     g.add_argument("--lr", type=float, default=0.05, help="AdamW learning rate of the embedding adaptation")

@@ -5,7 +5,7 @@ import argparse
 import logging
 
 from audit.cli.mitigate import add_mitigation_options, mitigate_run, options_from_args as mitigation_options
-from audit.cli.options import add_model_options, stage_from_args
+from audit.cli.options import add_model_options, at_least, fraction, stage_from_args
 
 log = logging.getLogger(__name__)
 EXIT_PARTIAL = 3
@@ -28,20 +28,6 @@ exit codes: 0 every shard scored; 2 bad arguments or inputs, or resuming with ot
 """
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
 def register(commands) -> None:
     p = commands.add_parser(
         "scan", help="score sharded caption sets on Ray (resumable)", epilog=EPILOG,
@@ -53,14 +39,14 @@ def register(commands) -> None:
     p.add_argument("--caption-column", default=None, help="Parquet/jsonl caption column (default: TEXT, caption, text)")
     p.add_argument("--caption-field", default=None, help="WebDataset: take the caption from this .json field")
     p.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
-    p.add_argument("--actors", type=_count, default=None, help="scoring actors (default: one per GPU, else 1)")
+    p.add_argument("--actors", type=at_least(1), default=None, help="scoring actors (default: one per GPU, else 1)")
     p.add_argument("--actor-cpus", type=float, default=None, help="CPUs per actor (default 1 with a GPU, else 0.5)")
-    p.add_argument("--rows-per-file", type=_count, default=500_000, help="about this many rows per report file")
+    p.add_argument("--rows-per-file", type=at_least(1), default=500_000, help="about this many rows per report file")
     flag = p.add_mutually_exclusive_group()
     flag.add_argument("--threshold", type=float, default=None, help="flag rows scoring above this (default: the "
                       "profile's calibrated threshold, e.g. from --profile written by `evaluate`)")
-    flag.add_argument("--top-k", type=_count, default=None, help="flag the k best-ranked rows")
-    flag.add_argument("--top-fraction", type=_fraction, default=None, help="flag this fraction of the scored rows")
+    flag.add_argument("--top-k", type=at_least(1), default=None, help="flag the k best-ranked rows")
+    flag.add_argument("--top-fraction", type=fraction, default=None, help="flag this fraction of the scored rows")
     p.add_argument("--mitigate", action="store_true",
                    help="then mitigate the flagged rows on a second actor pool (see `mitigate --help`)")
     add_model_options(p)

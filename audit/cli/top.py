@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import shutil
 
-from audit.cli.scan import _count
+from audit.cli.options import at_least
 
 
 def register(commands) -> None:
@@ -12,7 +12,7 @@ def register(commands) -> None:
                             description="Print rank, score, norm term, cosine term and caption of the best-ranked "
                                         "flagged rows of a scan's output folder (captions cut to the terminal width).")
     p.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `scan` (local or s3:// gs://)")
-    p.add_argument("-k", type=_count, default=20, help="rows to show (default 20)")
+    p.add_argument("-k", type=at_least(1), default=20, help="rows to show (default 20)")
     p.set_defaults(run=run)
 
 

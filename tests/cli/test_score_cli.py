@@ -84,3 +84,14 @@ def test_cli_dtype_names_match_the_loader():
     from audit.model.loader import DTYPES
 
     assert tuple(DTYPES) == DTYPE_NAMES
+
+
+def test_numeric_option_types():
+    import argparse
+
+    from audit.cli.options import at_least, fraction
+
+    assert at_least(0)("0") == 0 and fraction("0.5") == 0.5
+    for parse, text in ((at_least(1), "0"), (fraction, "1.5")):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(text)
