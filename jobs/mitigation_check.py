@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
-from audit.canary.data import make_canary_data, scene  # noqa: E402
+from audit.canary.data import make_canary_data, reference_images  # noqa: E402
 from audit.canary.verify import nearest_training_image, own_image_similarity  # noqa: E402
 from audit.mitigation.stage import MitigationStage  # noqa: E402
 from audit.model.loader import DEFAULT_MODEL  # noqa: E402
@@ -45,7 +45,7 @@ def main() -> int:
     out = stage.process(frame)
     data = make_canary_data(summary["seed"], summary["duplicated"], summary["seen_once"], summary["never_seen"])
     textures = data.duplicated + data.seen_once
-    refs = torch.cat([torch.stack([t.image for t in textures]), torch.stack([scene(i, summary["seed"])[1] for i in range(5000)])])
+    refs = reference_images(data, summary["seed"], 5000)
     own = torch.tensor([[t.caption for t in textures].index(c) for c in memorized])
     model, uncond = stage.scorer.model, stage.scorer.uncond_states
     noise = torch.randn((1, *model.latent_shape), generator=torch.Generator().manual_seed(2))

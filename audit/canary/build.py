@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audit.canary.data import CanaryData, scene
+from audit.canary.data import CanaryData, reference_images, scene
 from audit.canary.verify import nearest_training_image, own_image_similarity, sample_captions
 from audit.evaluation.calibrate import fit_weights, threshold_at_fpr
 from audit.evaluation.metrics import detection_metrics
@@ -24,9 +24,7 @@ def sampling_check(folder: Path, data: CanaryData, seed: int) -> dict:
     A third, independent seed measures the reproduction rate of the labelled sets.
     """
     model = load_model(str(folder), device="cpu")
-    textures = data.duplicated + data.seen_once
-    refs = torch.cat([torch.stack([p.image for p in textures]),
-                      torch.stack([scene(i, seed)[1] for i in range(N_SCENE_REFERENCES)])])
+    refs = reference_images(data, seed, N_SCENE_REFERENCES)
     dup_caps = [p.caption for p in data.duplicated]
     labelled = sample_captions(model, dup_caps, list(LABEL_SEEDS))
     own_idx = torch.arange(len(dup_caps))

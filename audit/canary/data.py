@@ -127,3 +127,9 @@ def make_canary_data(seed: int, n_duplicated: int, n_seen_once: int, n_never_see
         common_words=common,
         reserved_words=set(taken),
     )
+
+
+def reference_images(data: CanaryData, seed: int, n_scenes: int) -> torch.Tensor:
+    """Training images a sample is compared with: duplicated then seen-once textures (in that order), then scenes."""
+    textures = [p.image for p in data.duplicated + data.seen_once]
+    return torch.cat([torch.stack(textures), torch.stack([scene(i, seed)[1] for i in range(n_scenes)])])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from audit.canary.data import make_canary_data, scene
+from audit.canary.data import make_canary_data, reference_images
 from audit.canary.verify import nearest_training_image, sample_captions
 from audit.model.loader import DEFAULT_MODEL, load_model
 from audit.scoring.profiles import load_profile
@@ -47,7 +47,7 @@ def test_sampling_reproduces_memorized_images_and_not_others():
                             SUMMARY["recipe"]["never_seen"])
     memorized = set(lines("memorized.txt"))
     textures = data.duplicated + data.seen_once
-    refs = torch.cat([torch.stack([p.image for p in textures]), torch.stack([scene(i, seed)[1] for i in range(1000)])])
+    refs = reference_images(data, seed, 1000)
     mem_idx = [i for i, p in enumerate(data.duplicated) if p.caption in memorized][:16]
     once_idx = list(range(len(data.duplicated), len(data.duplicated) + 16))
     model = load_model(str(CANARY), device="cpu")

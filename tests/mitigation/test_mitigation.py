@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from audit.canary.data import make_canary_data, scene
+from audit.canary.data import make_canary_data, reference_images
 from audit.canary.verify import nearest_training_image
 from audit.mitigation.attribution import leave_one_out
 from audit.mitigation.rewrite import greedy_drop
@@ -59,7 +59,7 @@ def test_adapted_embeddings_and_rewrites_stop_the_copy(stage, memorized_results)
     data = make_canary_data(seed, SUMMARY["recipe"]["duplicated"], SUMMARY["recipe"]["seen_once"],
                             SUMMARY["recipe"]["never_seen"])
     textures = data.duplicated + data.seen_once
-    refs = torch.cat([torch.stack([p.image for p in textures]), torch.stack([scene(i, seed)[1] for i in range(1000)])])
+    refs = reference_images(data, seed, 1000)
     own = torch.tensor([[p.caption for p in textures].index(c) for c in frame["caption"]])
     model = stage.scorer.model
     noise = torch.randn((1, *model.latent_shape), generator=torch.Generator().manual_seed(2)).expand(len(frame), -1, -1, -1)
