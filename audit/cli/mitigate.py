@@ -11,7 +11,10 @@ if TYPE_CHECKING:
 
 EPILOG = """\
 For each flagged row of RUN_DIR (written by `scan`), scored exactly as the scan scored it:
-  trigger tokens   each word's contribution: the score drop when that word alone is removed;
+  trigger tokens   each word's contribution: the score drop when that word alone is removed
+                   (--attribution leave-one-out, exact), or gradient x input of the score on the
+                   word's token embeddings (--attribution gradient: one backward pass, cheaper for
+                   long captions on large models);
   rewrite          drop the strongest words one at a time (every candidate re-scored in a batch)
                    until the score is under the threshold, or --max-edits words are gone;
   embedding        AdamW on the caption's text-encoder states with the score as the loss, x_T fixed,
@@ -27,6 +30,8 @@ def add_mitigation_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("mitigation")
     g.add_argument("--mitigation-actors", type=at_least(1), default=None,
                    help="actors of the mitigation pool (default: one per GPU, else 1)")
+    g.add_argument("--attribution", choices=["leave-one-out", "gradient"], default="leave-one-out",
+                   help="how trigger words are measured (default leave-one-out; see `mitigate --help`)")
     g.add_argument("--max-edits", type=at_least(0), default=3, help="most words a rewrite may drop")
     g.add_argument("--max-steps", type=at_least(0), default=50, help="most gradient steps of the embedding adaptation")
     g.add_argument("--target", type=float, default=None,
@@ -52,7 +57,7 @@ def options_from_args(args: argparse.Namespace, run_dir: str, threshold: float |
 
     return MitigationOptions(run_dir=run_dir, device=args.device, actors=args.mitigation_actors,
                              address=args.address, threshold=threshold, target=args.target, max_edits=args.max_edits,
-                             max_steps=args.max_steps, lr=args.lr)
+                             max_steps=args.max_steps, lr=args.lr, attribution=args.attribution)
 
 
 def mitigate_run(options: "MitigationOptions") -> int:

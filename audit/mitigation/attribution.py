@@ -1,9 +1,18 @@
-"""Trigger tokens: how much each word of a caption contributes to its memorization score."""
+"""Trigger tokens: how much each word of a caption contributes to its memorization score.
+
+Two methods: `leave_one_out` (exact: re-score the caption without each word, in one batch) and
+`gradient_x_input` (a first-order estimate from one forward and backward pass, cheaper for long captions).
+"""
 from __future__ import annotations
 
 from typing import Callable
 
+import torch
+
+from audit.scoring.engine import Scorer
+
 ScoreFn = Callable[[list[str]], list[float]]
+METHODS = ("leave-one-out", "gradient")
 
 
 def words(caption: str) -> list[str]:
@@ -22,3 +31,44 @@ def leave_one_out(caption: str, score_fn: ScoreFn) -> list[tuple[str, float]]:
     variants = [" ".join(tokens[:i] + tokens[i + 1 :]) for i in range(len(tokens))]
     base, *rest = score_fn([caption, *variants])
     return [(t, base - s) for t, s in zip(tokens, rest)]
+
+
+def token_words(scorer: Scorer, caption: str) -> list[int]:
+    """For each token position the scorer feeds the text encoder, the index of its word (-1: special or padding)."""
+    tok = scorer.model.tokenizer
+    if not getattr(tok, "is_fast", False):
+        raise ValueError("gradient attribution needs a fast tokenizer (token offsets); use leave-one-out")
+    offsets = tok(caption, truncation=True, max_length=scorer.max_length, padding="max_length",
+                  return_offsets_mapping=True).offset_mapping
+    ends, end = [], 0
+    for word in words(caption):
+        end = caption.index(word, end) + len(word)
+        ends.append(end)
+    return [-1 if stop <= start else next(i for i, e in enumerate(ends) if start < e) for start, stop in offsets]
+
+
+def gradient_x_input(scorer: Scorer, caption: str, w_norm: float, w_cos: float) -> list[tuple[str, float]]:
+    """(word, contribution) for each word: gradient x input of the score on the word's token embeddings, summed.
+
+    It is the score's derivative as the word's token embeddings are scaled from zero to their value; words
+    cut off by the tokenizer's length limit get 0 (the score never sees them).
+    """
+    ids = scorer.tokenize([caption])[0]
+    owner = torch.tensor(token_words(scorer, caption))
+    embedding = scorer.model.text_encoder.get_input_embeddings()
+    seen: list[torch.Tensor] = []
+
+    def keep(module, inputs, output):  # the embedding weights are frozen: make the output a leaf that takes grad
+        seen.append(output.detach().float().requires_grad_(True))
+        return seen[-1].to(output.dtype)
+
+    hook = embedding.register_forward_hook(keep)
+    try:
+        with torch.enable_grad():
+            states = scorer.model.text_encoder(ids)[0].to(scorer.model.dtype)
+            norm, cos = scorer.terms_from_states(states)
+            (w_norm * norm + w_cos * cos).sum().backward()
+    finally:
+        hook.remove()
+    per_token = (seen[0].grad * seen[0].detach()).sum(-1)[0].cpu()
+    return [(w, float(per_token[owner == i].sum())) for i, w in enumerate(words(caption))]

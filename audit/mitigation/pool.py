@@ -41,6 +41,7 @@ class MitigationOptions:
     max_edits: int = 3
     max_steps: int = 50
     lr: float = 0.05
+    attribution: str = "leave-one-out"
 
 
 class MitigatorActor(StageActor):
@@ -63,7 +64,8 @@ def stage_for_run(summary: dict, options: MitigationOptions, layout: Layout) -> 
                          w_norm=p["w_norm"], w_cos=p["w_cos"])
     target = options.target if options.target is not None else median_score(layout)
     return MitigationStage(scoring, float(threshold), layout.path("embeddings"), target=target,
-                           max_edits=options.max_edits, max_steps=options.max_steps, lr=options.lr)
+                           max_edits=options.max_edits, max_steps=options.max_steps, lr=options.lr,
+                           attribution=options.attribution)
 
 
 def median_score(layout: Layout) -> float | None:
@@ -93,7 +95,7 @@ def run_mitigation(options: MitigationOptions) -> pd.DataFrame:
     storage.write_table(layout.fs, layout.path("mitigations.parquet"), table)
     ok = results["status"].eq("ok")
     summary["mitigation"] = {
-        "threshold": stage.threshold, "target": stage.target, "flagged": len(flagged), "ok": int(ok.sum()), "failed": int((~ok).sum()),
+        "threshold": stage.threshold, "target": stage.target, "attribution": stage.attribution, "flagged": len(flagged), "ok": int(ok.sum()), "failed": int((~ok).sum()),
         "rewrite_under_threshold": int(results.get("rewrite_converged", pd.Series(dtype=bool)).fillna(False).sum()),
         "embedding_under_threshold": int(results.get("embedding_converged", pd.Series(dtype=bool)).fillna(False).sum()),
     }

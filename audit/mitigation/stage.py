@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from safetensors.torch import save
 
-from audit.mitigation.attribution import leave_one_out
+from audit.mitigation.attribution import METHODS, gradient_x_input, leave_one_out
 from audit.mitigation.embedding import adapt_embedding
 from audit.mitigation.rewrite import greedy_drop
 from audit.pipeline import storage
@@ -32,6 +32,11 @@ class MitigationStage:
     max_edits: int = 3
     max_steps: int = 50
     lr: float = 0.05
+    attribution: str = "leave-one-out"  # or "gradient": one backward pass instead of one re-score per word
+
+    def __post_init__(self) -> None:
+        if self.attribution not in METHODS:
+            raise ValueError(f"attribution must be one of {', '.join(METHODS)}, got {self.attribution!r}")
 
     def setup(self) -> None:
         """Load the model once; a second scorer shares it with a larger noise bank for the adaptation."""
@@ -50,7 +55,10 @@ class MitigationStage:
         """All three results for one caption; timings per result in seconds."""
         w = self.scoring.weights
         t0 = time.perf_counter()
-        triggers = leave_one_out(caption, self._score)
+        if self.attribution == "gradient":
+            triggers = gradient_x_input(self.scorer, caption, w.w_norm, w.w_cos)
+        else:
+            triggers = leave_one_out(caption, self._score)
         t1 = time.perf_counter()
         target = self.threshold if self.target is None else min(self.target, self.threshold)
         rewrite = greedy_drop(caption, score, self.threshold, self._score, self.max_edits, target)

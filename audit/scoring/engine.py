@@ -47,14 +47,14 @@ class Scorer:
         if self.max_length > 100_000:  # tokenizers without a limit report a huge sentinel
             self.max_length = int(getattr(model.text_encoder.config, "max_position_embeddings", 77))
         with torch.no_grad():  # not inference_mode: mitigation differentiates through terms that use it
-            self._uncond_ids = self._tokenize([""])[0]
+            self._uncond_ids = self.tokenize([""])[0]
             self.uncond_states = self._encode(self._uncond_ids)
             self._uncond = self._predict(self.uncond_states)[0]  # (2, n, C, H, W)
         if config.compile:  # after the one-off unconditional call, so only caption batches are compiled
             model.unet.to(memory_format=torch.channels_last)
             self._unet = torch.compile(model.unet)
 
-    def _tokenize(self, captions: list[str]) -> tuple[torch.Tensor, list[int]]:
+    def tokenize(self, captions: list[str]) -> tuple[torch.Tensor, list[int]]:
         """Token ids padded and truncated to the tokenizer's limit, and the untruncated token counts."""
         tok = self.model.tokenizer
         ids = tok(captions, padding="max_length", max_length=self.max_length, truncation=True,
@@ -90,7 +90,7 @@ class Scorer:
     def caption_states(self, captions: list[str]) -> torch.Tensor:
         """Text-encoder states of captions, as the score sees them (no gradient)."""
         with torch.no_grad():
-            return self._encode(self._tokenize(captions)[0])
+            return self._encode(self.tokenize(captions)[0])
 
     def terms_from_states(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Differentiable norm and cosine terms for given text states (B, L, D), e.g. adapted embeddings."""
@@ -110,7 +110,7 @@ class Scorer:
         norms, coss, counts, empty = [], [], [], []
         with torch.inference_mode():
             for i in range(0, len(unique), self.config.batch_size):
-                ids, n_tok = self._tokenize(unique[i : i + self.config.batch_size])
+                ids, n_tok = self.tokenize(unique[i : i + self.config.batch_size])
                 norm, cos = self._terms(self._predict(self._encode(ids)))
                 same = (ids == self._uncond_ids).all(dim=1)
                 norms += norm.masked_fill(same, 0.0).tolist()

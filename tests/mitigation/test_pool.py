@@ -24,7 +24,7 @@ def test_scan_with_mitigation_writes_results_for_flagged_rows_only(tmp_path):
     env = {"HF_HUB_OFFLINE": "1", "AUDIT_TORCH_THREADS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
            "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "audit", "scan", str(tmp_path / "in.parquet"), "-o", str(run),
-                             "--mitigate", "--max-steps", "30"], capture_output=True, text=True, timeout=600, env=env)
+                             "--mitigate", "--max-steps", "30", "--attribution", "gradient"], capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     flagged = pd.read_parquet(run / "flagged.parquet")
     out = pd.read_parquet(run / "mitigations.parquet")
@@ -34,5 +34,8 @@ def test_scan_with_mitigation_writes_results_for_flagged_rows_only(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["mitigation"]["flagged"] == len(flagged) and summary["mitigation"]["ok"] == len(out)
     assert summary["mitigation"]["embedding_under_threshold"] >= 0.95 * len(out)
+    assert summary["mitigation"]["attribution"] == "gradient"
+    for caption, triggers in zip(out["caption"], out["trigger_tokens"]):
+        assert [t["token"] for t in triggers] == caption.split() and any(t["contribution"] != 0 for t in triggers)
     assert all((run / "embeddings" / f"{r}.safetensors").is_file() for r in out["row_id"])
     assert "embedding" in (run / "report.html").read_text()
