@@ -55,7 +55,8 @@ def summary(s: dict) -> str:
                                          + (f" (aiming at {m['target']:.4g})" if m.get("target") is not None else "")
                                          + ": the rewrite gets under it for "
                                          f"{m['rewrite_under_threshold']:,}, the adapted embedding for "
-                                         f"{m['embedding_under_threshold']:,}"))
+                                         f"{m['embedding_under_threshold']:,}; trigger words by "
+                                         f"{text(m.get('attribution', 'leave-one-out'))}"))
     card_html = "".join(f'<div class="card"><b>{v}</b><span>{k}</span></div>' for k, v in cards)
     return (f'<section id="summary"><h2>Summary</h2>{banner}<div class="cards">{card_html}</div>'
             f'<table class="details">{_rows(details)}</table></section>')

@@ -53,10 +53,11 @@ def test_mitigation_results_in_the_flagged_table(run, tmp_path):
     pq.write_table(table, copy / "mitigations.parquet")
     summary = json.loads((copy / "summary.json").read_text())
     summary["mitigation"] = {"threshold": 1.5, "target": 0.25, "flagged": 12, "ok": 1, "failed": 1, "rewrite_under_threshold": 1,
-                             "embedding_under_threshold": 1}
+                             "embedding_under_threshold": 1, "attribution": "gradient"}
     (copy / "summary.json").write_text(json.dumps(summary))
     page, _ = build_report(RunFolder.at(str(copy)))
     assert "<th>suggested rewrite</th>" in page and "1 of 12 flagged rows mitigated (1 failed) under threshold 1.5 (aiming at 0.25)" in page
+    assert "the adapted embedding for 1; trigger words by gradient" in page
     assert '<mark class="t3" title="adds 0.1 to the score">red</mark>' in page  # 3 * 0.1 / 0.1 > 3 in floats
     assert page.count("<mark") == 1 and "<del>red</del>" in page
     assert "adapted embedding: 0.4000 after 7 steps: under the threshold" in page
