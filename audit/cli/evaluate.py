@@ -32,8 +32,7 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audit.evaluation.metrics import roc_points
-    from audit.evaluation.plot import plot_roc
+    from audit.evaluation.plot import plot_score_rocs
     from audit.evaluation.run import evaluate_scores, labelled_scores
     from audit.readers.local import read_captions
 
@@ -55,12 +54,7 @@ def run(args: argparse.Namespace) -> int:
     (out / "profile.json").write_text(profile.to_json())
     (out / "evaluation.json").write_text(json.dumps(report | {"score_parameters": meta}, indent=2))
     scores.to_parquet(out / "scores.parquet", index=False)
-    curves = {}
-    for name, values in (("combined", scores["score"]), ("norm alone", scores["norm"]), ("cosine alone", scores["cosine"])):
-        fpr, tpr = roc_points(scores["label"], values)
-        key = next(k for k in report["results"] if k.startswith(name))
-        curves[name] = (fpr, tpr, report["results"][key]["auc"])
-    plot_roc(curves, out / "roc.png", f"{Path(meta['model']).name}, n={args.generations}")
+    plot_score_rocs(scores, out / "roc.png", f"{Path(meta['model']).name}, n={args.generations}")
     print(f"{report['n_memorized']} memorized vs {report['n_clean']} clean captions, n={args.generations}")
     print(f"{'score':<72} {'AUC':>6} {'TPR@1%':>7} {'TPR@3%':>7} {'paper-rule@1%':>14}")
     for name, m in report["results"].items():

@@ -1,15 +1,22 @@
-"""ROC curve figure for `evaluate` (matplotlib, no display needed)."""
+"""ROC curve figures of the combined score and each term alone (matplotlib, no display needed)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
+
+import pandas as pd
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from audit.evaluation.metrics import detection_metrics, roc_points  # noqa: E402
 
-def plot_roc(curves: dict[str, tuple], path: str | Path, title: str) -> None:
+SCORES = (("combined", "score"), ("norm alone", "norm"), ("cosine alone", "cosine"))
+
+
+def plot_roc(curves: dict[str, tuple], path: str | Path | BinaryIO, title: str) -> None:
     """Write a PNG with one ROC curve per entry: name -> (fpr, tpr, auc); log-scaled FPR axis."""
     fig, ax = plt.subplots(figsize=(6, 5), dpi=120)
     for name, (fpr, tpr, auc) in curves.items():
@@ -25,3 +32,14 @@ def plot_roc(curves: dict[str, tuple], path: str | Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_score_rocs(frame: pd.DataFrame, path: str | Path | BinaryIO, title: str) -> dict[str, dict]:
+    """ROC curves of `score`, `norm` and `cosine` against `label` (1 = memorized); returns metrics per curve name."""
+    curves, metrics = {}, {}
+    for name, column in SCORES:
+        metrics[name] = detection_metrics(frame["label"], frame[column])
+        fpr, tpr = roc_points(frame["label"], frame[column])
+        curves[f"{name}, TPR@1%FPR {metrics[name]['tpr@1%fpr']:.3f}"] = (fpr, tpr, metrics[name]["auc"])
+    plot_roc(curves, path, title)
+    return metrics

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from audit.evaluation.metrics import detection_metrics, roc_points
-from audit.evaluation.plot import plot_roc
-
-SCORES = (("combined", "score"), ("norm alone", "norm"), ("cosine alone", "cosine"))
+from audit.evaluation.plot import plot_score_rocs
 
 
 @dataclass(frozen=True)
@@ -31,14 +28,9 @@ def load_evaluation(folder: str | Path) -> Evaluation:
     if not (folder / "scores.parquet").is_file():
         raise ValueError(f"{folder}: no scores.parquet (write one with `evaluate --output {folder}`)")
     frame = pd.read_parquet(folder / "scores.parquet", columns=["score", "norm", "cosine", "label"])
-    curves, metrics = {}, {}
-    for name, column in SCORES:
-        metrics[name] = detection_metrics(frame["label"], frame[column])
-        fpr, tpr = roc_points(frame["label"], frame[column])
-        curves[f"{name}, TPR@1%FPR {metrics[name]['tpr@1%fpr']:.3f}"] = (fpr, tpr, metrics[name]["auc"])
     n_memorized = int(frame["label"].sum())
     buffer = io.BytesIO()
-    plot_roc(curves, buffer, f"{n_memorized} memorized vs {len(frame) - n_memorized} clean captions")
+    metrics = plot_score_rocs(frame, buffer, f"{n_memorized} memorized vs {len(frame) - n_memorized} clean captions")
     details = folder / "evaluation.json"
     parameters = json.loads(details.read_text()).get("score_parameters", {}) if details.is_file() else {}
     return Evaluation(metrics, buffer.getvalue(), n_memorized, len(frame) - n_memorized, parameters)
