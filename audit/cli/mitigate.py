@@ -9,6 +9,8 @@ from audit.cli.options import at_least
 if TYPE_CHECKING:
     from audit.mitigation.pool import MitigationOptions
 
+ATTRIBUTIONS = ("leave-one-out", "gradient")  # audit.mitigation.attribution.METHODS, without importing torch here
+
 EPILOG = """\
 For each flagged row of RUN_DIR (written by `scan`), scored exactly as the scan scored it:
   trigger tokens   each word's contribution: the score drop when that word alone is removed
@@ -30,7 +32,7 @@ def add_mitigation_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("mitigation")
     g.add_argument("--mitigation-actors", type=at_least(1), default=None,
                    help="actors of the mitigation pool (default: one per GPU, else 1)")
-    g.add_argument("--attribution", choices=["leave-one-out", "gradient"], default="leave-one-out",
+    g.add_argument("--attribution", choices=ATTRIBUTIONS, default=ATTRIBUTIONS[0],
                    help="how trigger words are measured (default leave-one-out; see `mitigate --help`)")
     g.add_argument("--max-edits", type=at_least(0), default=3, help="most words a rewrite may drop")
     g.add_argument("--max-steps", type=at_least(0), default=50, help="most gradient steps of the embedding adaptation")

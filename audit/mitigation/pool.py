@@ -95,7 +95,8 @@ def run_mitigation(options: MitigationOptions) -> pd.DataFrame:
     storage.write_table(layout.fs, layout.path("mitigations.parquet"), table)
     ok = results["status"].eq("ok")
     summary["mitigation"] = {
-        "threshold": stage.threshold, "target": stage.target, "attribution": stage.attribution, "flagged": len(flagged), "ok": int(ok.sum()), "failed": int((~ok).sum()),
+        "threshold": stage.threshold, "target": stage.target, "attribution": stage.attribution,
+        "flagged": len(flagged), "ok": int(ok.sum()), "failed": int((~ok).sum()),
         "rewrite_under_threshold": int(results.get("rewrite_converged", pd.Series(dtype=bool)).fillna(False).sum()),
         "embedding_under_threshold": int(results.get("embedding_converged", pd.Series(dtype=bool)).fillna(False).sum()),
     }

@@ -24,10 +24,12 @@ def _checked_summary(run: RunFolder) -> dict:
         first = failed[0]
         raise ValueError(f"partial run: {len(failed)} of {total} shards failed ({first['source']}: "
                          f"{first['reason']}); run the same scan again to finish them")
-    if run.report_rows() != rows_read:
-        raise ValueError(f"report/ has {run.report_rows():,} rows but summary.json says {rows_read:,} were read")
-    if run.flagged_rows() != flagged:
-        raise ValueError(f"flagged.parquet has {run.flagged_rows():,} rows but summary.json says {flagged:,}")
+    report_rows = run.report_rows()
+    if report_rows != rows_read:
+        raise ValueError(f"report/ has {report_rows:,} rows but summary.json says {rows_read:,} were read")
+    flagged_rows = run.flagged_rows()
+    if flagged_rows != flagged:
+        raise ValueError(f"flagged.parquet has {flagged_rows:,} rows but summary.json says {flagged:,}")
     return summary
 
 

@@ -15,8 +15,6 @@ from audit.scoring.engine import ScoreConfig, Scorer
 from audit.scoring.profiles import Profile, resolve_profile
 from audit.scoring.terms import combine
 
-SCORE_COLUMNS = ("score", "norm", "cosine", "n_tokens", "truncated", "status")
-
 
 @dataclass
 class ScoreStage:

@@ -78,6 +78,13 @@ def test_words_past_the_token_limit_contribute_nothing(scorer, weights):
     assert len(grads) == 91 and grads[-1] == ("zorpa", 0.0) and grads[80][1] == 0.0
 
 
+def test_cli_offers_exactly_the_methods():
+    from audit.cli.mitigate import ATTRIBUTIONS
+    from audit.mitigation.attribution import METHODS
+
+    assert ATTRIBUTIONS == METHODS  # the CLI's copy, kept free of torch imports
+
+
 def test_unknown_attribution_method_is_refused(tmp_path):
     with pytest.raises(ValueError, match="attribution must be one of"):
         MitigationStage(scoring=None, threshold=1.0, embeddings_dir=str(tmp_path), attribution="saliency")
