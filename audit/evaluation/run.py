@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pandas as pd
 
 from audit.evaluation.calibrate import cross_validated_scores, fit_weights, threshold_at_fpr
