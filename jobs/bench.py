@@ -77,7 +77,8 @@ def main() -> int:
     setup_start = time.perf_counter()
     scorer = Scorer(model, config)
     result = {"arch": args.arch, "device": str(device), "dtype": args.dtype, "threads": args.threads,
-              "batch_size": args.batch_size, "compile": args.compile, "engine_setup_s": round(time.perf_counter() - setup_start, 3)}
+              "batch_size": args.batch_size, "compile": args.compile,
+              "engine_setup_s": round(time.perf_counter() - setup_start, 3)}
     if device.type == "cuda" or args.compile:
         warm = time.perf_counter()
         scorer.score(captions[: args.batch_size])  # warm-up (and compilation) on one full batch

@@ -51,7 +51,8 @@ def write_run(folder: Path, scores: np.ndarray, flagged: np.ndarray, sources: in
     """A hand-made run folder of len(scores) rows, ranked already (highest score first), with captions or without:
     report/, flagged.parquet, summary.json (`summary` overrides its fields)."""
     n = len(scores)
-    table = pa.table({**({"caption": [f"caption {i}" for i in range(n)]} if captions else {}), "rank": np.arange(1, n + 1), "row_id": np.arange(n), "score": scores,
+    table = pa.table({**({"caption": [f"caption {i}" for i in range(n)]} if captions else {}),
+                      "rank": np.arange(1, n + 1), "row_id": np.arange(n), "score": scores,
                       "norm": scores / 4, "cosine": scores / 8, "flagged": flagged,
                       "source": [f"s{i % sources}.parquet" for i in range(n)]})
     (folder / "report").mkdir(parents=True)

@@ -13,7 +13,8 @@ from audit.evaluation.calibrate import fit_weights, threshold_at_fpr
 from audit.evaluation.metrics import detection_metrics
 from audit.model.loader import load_model
 from audit.scoring.engine import ScoreConfig, Scorer
-from audit.scoring.profiles import PROFILE_FILE, Profile
+from audit.scoring.profiles import BUILTIN, PROFILE_FILE, Profile
+from audit.scoring.terms import combine
 
 LABEL_SEEDS, CHECK_SEED, N_SCENE_REFERENCES = (0, 1), 2, 5000
 
@@ -85,14 +86,14 @@ def calibrate(folder: Path, memorized: list[str], clean: list[str]) -> dict:
     res = scorer.score(memorized + clean)
     n, c = np.array(res["norm"]), np.array(res["cosine"])
     y = np.array([1] * len(memorized) + [0] * len(clean))
-    w_n, w_c = fit_weights(n, c, y)
-    s = w_n * n + w_c * c
-    profile = Profile("canary", w_n, w_c, threshold_at_fpr(s[y == 0], 0.01),
+    fitted = fit_weights(n, c, y)
+    s = combine(n, c, fitted)
+    profile = Profile("canary", fitted.w_norm, fitted.w_cos, threshold_at_fpr(s[y == 0], 0.01),
                       "calibrated by jobs/train_canary.py on labels/ at n=1, seed 51; threshold at 1% FPR")
     (folder / PROFILE_FILE).write_text(profile.to_json())
-    return {"fitted": detection_metrics(y, s), "paper_sd1": detection_metrics(y, n + 2 * c),
+    return {"fitted": detection_metrics(y, s), "paper_sd1": detection_metrics(y, combine(n, c, BUILTIN["sd1"])),
             "norm": detection_metrics(y, n), "cosine": detection_metrics(y, c),
-            "weights": [w_n, w_c], "threshold": profile.threshold}
+            "weights": [fitted.w_norm, fitted.w_cos], "threshold": profile.threshold}
 
 
 def write_sample_captions(path: Path, memorized: list[str], clean: list[str], seed: int) -> None:

@@ -34,7 +34,7 @@ def register(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from audit.evaluation.plot import plot_score_rocs
     from audit.evaluation.run import evaluate_scores, labelled_scores
-    from audit.readers.local import read_captions
+    from audit.readers.dispatch import read_captions
 
     if not 0 < args.fpr < 1:
         raise ValueError(f"--fpr must be between 0 and 1, got {args.fpr}")

@@ -65,10 +65,10 @@ def options_from_args(args: argparse.Namespace, run_dir: str, threshold: float |
 def mitigate_run(options: "MitigationOptions") -> int:
     """Mitigate, then rewrite the HTML report so it shows the results; 1 if any row failed."""
     from audit.mitigation.pool import run_mitigation
-    from audit.reports.html import write_report
+    from audit.reports.html import write_html_report
 
     results = run_mitigation(options)
-    write_report(options.run_dir)
+    write_html_report(options.run_dir)
     return int(bool(len(results)) and not results["status"].eq("ok").all())
 
 

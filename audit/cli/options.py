@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-
 from typing import TYPE_CHECKING
 
 from audit.scoring.profiles import BUILTIN, load_profile

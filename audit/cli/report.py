@@ -17,7 +17,7 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audit.reports.html import write_report
+    from audit.reports.html import write_html_report
 
-    print(write_report(args.run_dir, args.evaluation))
+    print(write_html_report(args.run_dir, args.evaluation))
     return 0

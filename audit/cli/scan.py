@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from audit.cli.mitigate import add_mitigation_options, mitigate_run, options_from_args as mitigation_options
+from audit.cli.mitigate import add_mitigation_options, mitigate_run
+from audit.cli.mitigate import options_from_args as mitigation_options
 from audit.cli.options import add_model_options, at_least, fraction, stage_from_args
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def register(commands) -> None:
 
 def options_from_args(args: argparse.Namespace):
     """The `ScanOptions` of parsed arguments (Ray is imported only when a scan runs)."""
-    from audit.pipeline.run import ScanOptions
+    from audit.pipeline.options import ScanOptions
 
     return ScanOptions(inputs=args.inputs, output=args.output, stage=stage_from_args(args),
                        caption_column=args.caption_column, caption_field=args.caption_field, actors=args.actors,

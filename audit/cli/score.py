@@ -10,9 +10,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from audit.cli.options import add_model_options, stage_from_args
-from audit.readers.local import read_captions
-from audit.reports.parquet import write_report
-from audit.reports.ranking import rank_frame
+from audit.ranking.in_memory import rank_frame
+from audit.readers.dispatch import read_captions
+from audit.reports.parquet import write_parquet_report
 
 log = logging.getLogger(__name__)
 CHUNK = 256
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     scored = rank_frame(pd.concat(parts) if parts else stage.process(frame))
     seconds = time.time() - start
     meta = stage.metadata() | {"input": str(args.input), "seconds": round(seconds, 3)}
-    write_report(scored, Path(args.output), meta)
+    write_parquet_report(scored, Path(args.output), meta)
     counts = scored["status"].value_counts().to_dict()
     log.info("wrote %s: %d rows in %.1f s (%s)", args.output, len(scored), seconds,
              ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

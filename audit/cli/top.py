@@ -17,8 +17,8 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audit.reports.load import RunFolder
     from audit.reports.terminal import top_table
+    from audit.runfolder.folder import RunFolder
 
     folder = RunFolder.at(args.run_dir)
     summary = folder.summary()

@@ -5,9 +5,12 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from audit.scoring.profiles import Profile
+from audit.scoring.terms import combine
 
-def fit_weights(norm: np.ndarray, cosine: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Logistic regression on (N, C); returns (w_norm, w_cos) scaled so that w_norm = 1 when positive.
+
+def fit_weights(norm: np.ndarray, cosine: np.ndarray, labels: np.ndarray) -> Profile:
+    """Logistic regression on (N, C); the profile 'fitted' with weights scaled so that w_norm = 1 when positive.
 
     Only the direction of the weight vector matters for ranking, so the scale is free.
     """
@@ -17,7 +20,7 @@ def fit_weights(norm: np.ndarray, cosine: np.ndarray, labels: np.ndarray) -> tup
     model = LogisticRegression(C=100.0, max_iter=1000).fit((x - mean) / std, labels)
     w = model.coef_[0] / std
     scale = w[0] if w[0] > 0 else np.abs(w).max()
-    return float(w[0] / scale), float(w[1] / scale)
+    return Profile("fitted", float(w[0] / scale), float(w[1] / scale), source="logistic regression on labelled captions")
 
 
 def cross_validated_scores(norm: np.ndarray, cosine: np.ndarray, labels: np.ndarray, folds: int = 5,
@@ -29,9 +32,9 @@ def cross_validated_scores(norm: np.ndarray, cosine: np.ndarray, labels: np.ndar
     out = np.empty(len(labels))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(norm, labels):
-        w_n, w_c = fit_weights(norm[train], cosine[train], labels[train])
-        train_scores = w_n * norm[train] + w_c * cosine[train]
-        out[test] = (w_n * norm[test] + w_c * cosine[test] - train_scores.mean()) / (train_scores.std() or 1.0)
+        fitted = fit_weights(norm[train], cosine[train], labels[train])
+        train_scores = combine(norm[train], cosine[train], fitted)
+        out[test] = (combine(norm[test], cosine[test], fitted) - train_scores.mean()) / (train_scores.std() or 1.0)
     return out
 
 

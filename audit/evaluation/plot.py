@@ -4,9 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
-import pandas as pd
-
 import matplotlib
+import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -7,8 +7,9 @@ import pandas as pd
 
 from audit.evaluation.calibrate import cross_validated_scores, fit_weights, threshold_at_fpr
 from audit.evaluation.metrics import detection_metrics
-from audit.readers.validate import OK
+from audit.readers.status import OK
 from audit.scoring.profiles import BUILTIN
+from audit.scoring.terms import combine
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +33,21 @@ def evaluate_scores(scores: pd.DataFrame, profile, max_fpr: float = 0.01) -> dic
     Fitted weights are reported with out-of-fold (5-fold) metrics, so the figure is not fitted on itself.
     """
     y, n, c = scores["label"].to_numpy(), scores["norm"].to_numpy(), scores["cosine"].to_numpy()
-    w_n, w_c = fit_weights(n, c, y)
+    fitted = fit_weights(n, c, y)
     sd1 = BUILTIN["sd1"]
     results = {
         f"combined ({profile.name}: norm {profile.w_norm:g}, cos {profile.w_cos:g})":
-            detection_metrics(y, profile.w_norm * n + profile.w_cos * c),
-        f"combined (paper SD 1: norm {sd1.w_norm:g}, cos {sd1.w_cos:g})": detection_metrics(y, n + sd1.w_cos * c),
+            detection_metrics(y, combine(n, c, profile)),
+        f"combined (paper SD 1: norm {sd1.w_norm:g}, cos {sd1.w_cos:g})": detection_metrics(y, combine(n, c, sd1)),
         "norm alone (Wen et al.)": detection_metrics(y, n),
         "cosine alone": detection_metrics(y, c),
-        f"combined (fitted: norm {w_n:.4g}, cos {w_c:.4g}; 5-fold out-of-fold)":
+        f"combined (fitted: norm {fitted.w_norm:.4g}, cos {fitted.w_cos:.4g}; 5-fold out-of-fold)":
             detection_metrics(y, cross_validated_scores(n, c, y)),
     }
     for name, metrics in results.items():
         if metrics["auc"] < 0.5:
             log.warning("%s works AGAINST detection on this model (AUC %.3f < 0.5)", name, metrics["auc"])
-    fitted = w_n * n + w_c * c
-    threshold = threshold_at_fpr(fitted[y == 0], max_fpr)
+    fitted_scores = combine(n, c, fitted)
+    threshold = threshold_at_fpr(fitted_scores[y == 0], max_fpr)
     return {"n_memorized": int(y.sum()), "n_clean": int((y == 0).sum()), "results": results,
-            "fitted_profile": {"w_norm": w_n, "w_cos": w_c, "threshold": threshold, "target_fpr": max_fpr}}
+            "fitted_profile": {"w_norm": fitted.w_norm, "w_cos": fitted.w_cos, "threshold": threshold, "target_fpr": max_fpr}}

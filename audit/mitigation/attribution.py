@@ -10,6 +10,8 @@ from typing import Callable
 import torch
 
 from audit.scoring.engine import Scorer
+from audit.scoring.profiles import Profile
+from audit.scoring.terms import combine
 
 ScoreFn = Callable[[list[str]], list[float]]
 METHODS = ("leave-one-out", "gradient")
@@ -47,7 +49,7 @@ def token_words(scorer: Scorer, caption: str) -> list[int]:
     return [-1 if stop <= start else next(i for i, e in enumerate(ends) if start < e) for start, stop in offsets]
 
 
-def gradient_x_input(scorer: Scorer, caption: str, w_norm: float, w_cos: float) -> list[tuple[str, float]]:
+def gradient_x_input(scorer: Scorer, caption: str, profile: Profile) -> list[tuple[str, float]]:
     """(word, contribution) for each word: gradient x input of the score on the word's token embeddings, summed.
 
     It is the score's derivative as the word's token embeddings are scaled from zero to their value; words
@@ -67,7 +69,7 @@ def gradient_x_input(scorer: Scorer, caption: str, w_norm: float, w_cos: float) 
         with torch.enable_grad():
             states = scorer.model.text_encoder(ids)[0].to(scorer.model.dtype)
             norm, cos = scorer.terms_from_states(states)
-            (w_norm * norm + w_cos * cos).sum().backward()
+            combine(norm, cos, profile).sum().backward()
     finally:
         hook.remove()
     per_token = (seen[0].grad * seen[0].detach()).sum(-1)[0].cpu()

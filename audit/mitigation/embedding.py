@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import torch
 
 from audit.scoring.engine import Scorer
+from audit.scoring.profiles import Profile
+from audit.scoring.terms import combine
 
 
 @dataclass
@@ -18,7 +20,7 @@ class Adapted:
     converged: bool
 
 
-def adapt_embedding(scorer: Scorer, caption: str, w_norm: float, w_cos: float, threshold: float,
+def adapt_embedding(scorer: Scorer, caption: str, profile: Profile, threshold: float,
                     lr: float = 0.05, max_steps: int = 50) -> Adapted:
     """AdamW on the caption's states with x_T fixed (the scorer's noise bank) until S <= threshold.
 
@@ -30,7 +32,7 @@ def adapt_embedding(scorer: Scorer, caption: str, w_norm: float, w_cos: float, t
     score, step = float("inf"), 0
     for step in range(max_steps + 1):
         norm, cos = scorer.terms_from_states(states.to(dtype))
-        loss = (w_norm * norm + w_cos * cos).mean()
+        loss = combine(norm, cos, profile).mean()
         score = float(loss.detach())
         if score <= threshold or step == max_steps:
             break

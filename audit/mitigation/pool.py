@@ -14,12 +14,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
 
+from audit.cluster.actors import StageActor
+from audit.cluster.connect import connected
+from audit.cluster.pool import actor_options
 from audit.mitigation.stage import MitigationStage
-from audit.pipeline import storage
-from audit.pipeline.actors import StageActor
-from audit.pipeline.cluster import connected
-from audit.pipeline.layout import Layout
-from audit.pipeline.pool import actor_options
+from audit.runfolder import storage
+from audit.runfolder.folder import RunFolder
 from audit.scoring.engine import ScoreConfig
 from audit.scoring.stage import ScoreStage
 
@@ -51,7 +51,7 @@ class MitigatorActor(StageActor):
         return self.stage.process(batch)
 
 
-def stage_for_run(summary: dict, options: MitigationOptions, layout: Layout) -> MitigationStage:
+def stage_for_run(summary: dict, options: MitigationOptions, folder: RunFolder) -> MitigationStage:
     """A mitigation stage that scores exactly as the scan did (model, noise, weights) and targets its threshold."""
     p = summary["score_parameters"]
     threshold = options.threshold if options.threshold is not None else summary["flagging"]["threshold"]
@@ -62,26 +62,26 @@ def stage_for_run(summary: dict, options: MitigationOptions, layout: Layout) -> 
     config = ScoreConfig(generations=p["generations"], seed=p["seed"], authors_sd2=p["authors_sd2"])
     scoring = ScoreStage(model=p["model"], device=options.device, dtype=p["dtype"], config=config,
                          w_norm=p["w_norm"], w_cos=p["w_cos"])
-    target = options.target if options.target is not None else median_score(layout)
-    return MitigationStage(scoring, float(threshold), layout.path("embeddings"), target=target,
+    target = options.target if options.target is not None else median_score(folder)
+    return MitigationStage(scoring, float(threshold), folder.path("embeddings"), target=target,
                            max_edits=options.max_edits, max_steps=options.max_steps, lr=options.lr,
                            attribution=options.attribution)
 
 
-def median_score(layout: Layout) -> float | None:
+def median_score(folder: RunFolder) -> float | None:
     """Median score of the run's scored rows, reading only the score column of the report."""
-    scores = pq.read_table(layout.path("report"), filesystem=layout.fs, columns=["score"])["score"]
+    scores = pq.read_table(folder.path("report"), filesystem=folder.fs, columns=["score"])["score"]
     return pc.approximate_median(scores).as_py()
 
 
 def run_mitigation(options: MitigationOptions) -> pd.DataFrame:
     """Mitigate every flagged row of a finished scan; returns the results (also written to the run folder)."""
-    layout = Layout.at(options.run_dir)
-    if not storage.exists(layout.fs, layout.path("summary.json")):
+    folder = RunFolder.at(options.run_dir)
+    if not storage.exists(folder.fs, folder.path("summary.json")):
         raise ValueError(f"{options.run_dir}: no summary.json: not a finished scan folder")
-    summary = storage.read_json(layout.fs, layout.path("summary.json"))
-    flagged = storage.read_table(layout.fs, layout.path("flagged.parquet"), ["row_id", "caption", "score"]).to_pandas()
-    stage = stage_for_run(summary, options, layout)
+    summary = storage.read_json(folder.fs, folder.path("summary.json"))
+    flagged = storage.read_table(folder.fs, folder.path("flagged.parquet"), ["row_id", "caption", "score"]).to_pandas()
+    stage = stage_for_run(summary, options, folder)
     if flagged.empty:
         results = pd.DataFrame(columns=["row_id", "caption", "original_score", "status"])
     else:
@@ -92,7 +92,7 @@ def run_mitigation(options: MitigationOptions) -> pd.DataFrame:
                 batch_format="pandas", batch_size=4, concurrency=pool.size, **pool.resources)
             results = ds.to_pandas().sort_values("row_id", kind="stable").reset_index(drop=True)
     table = pa.Table.from_pandas(results, preserve_index=False).replace_schema_metadata(None)  # plain dtypes
-    storage.write_table(layout.fs, layout.path("mitigations.parquet"), table)
+    storage.write_table(folder.fs, folder.path("mitigations.parquet"), table)
     ok = results["status"].eq("ok")
     summary["mitigation"] = {
         "threshold": stage.threshold, "target": stage.target, "attribution": stage.attribution,
@@ -100,6 +100,6 @@ def run_mitigation(options: MitigationOptions) -> pd.DataFrame:
         "rewrite_under_threshold": int(results.get("rewrite_converged", pd.Series(dtype=bool)).fillna(False).sum()),
         "embedding_under_threshold": int(results.get("embedding_converged", pd.Series(dtype=bool)).fillna(False).sum()),
     }
-    storage.write_json(layout.fs, layout.path("summary.json"), summary)
+    storage.write_json(folder.fs, folder.path("summary.json"), summary)
     log.info("mitigated %d flagged rows: %s", len(flagged), summary["mitigation"])
     return results

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+
 import pandas as pd
 import torch
 from safetensors.torch import save
@@ -14,9 +15,10 @@ from safetensors.torch import save
 from audit.mitigation.attribution import METHODS, gradient_x_input, leave_one_out
 from audit.mitigation.embedding import adapt_embedding
 from audit.mitigation.rewrite import greedy_drop
-from audit.pipeline import storage
+from audit.runfolder import storage
 from audit.scoring.engine import Scorer
 from audit.scoring.stage import ScoreStage
+from audit.scoring.terms import combine
 
 
 @dataclass
@@ -49,24 +51,24 @@ class MitigationStage:
     def _score(self, captions: list[str]) -> list[float]:
         """Combined scores of caption variants, batched by the engine."""
         w, r = self.scoring.weights, self.scorer.score(captions)
-        return [w.w_norm * n + w.w_cos * c for n, c in zip(r["norm"], r["cosine"])]
+        return [combine(n, c, w) for n, c in zip(r["norm"], r["cosine"])]
 
     def mitigate_one(self, row_id: int, caption: str, score: float) -> dict:
         """All three results for one caption; timings per result in seconds."""
         w = self.scoring.weights
         t0 = time.perf_counter()
         if self.attribution == "gradient":
-            triggers = gradient_x_input(self.scorer, caption, w.w_norm, w.w_cos)
+            triggers = gradient_x_input(self.scorer, caption, w)
         else:
             triggers = leave_one_out(caption, self._score)
         t1 = time.perf_counter()
         target = self.threshold if self.target is None else min(self.target, self.threshold)
         rewrite = greedy_drop(caption, score, self.threshold, self._score, self.max_edits, target)
         t2 = time.perf_counter()
-        adapted = adapt_embedding(self.adapt_scorer, caption, w.w_norm, w.w_cos, target, self.lr, self.max_steps)
+        adapted = adapt_embedding(self.adapt_scorer, caption, w, target, self.lr, self.max_steps)
         with torch.no_grad():
             norm, cos = self.scorer.terms_from_states(adapted.states)
-        final = float(w.w_norm * norm[0] + w.w_cos * cos[0])
+        final = float(combine(norm[0], cos[0], w))
         path = storage.join(self._root, f"{row_id}.safetensors")
         data = save({"prompt_embeds": adapted.states.float().contiguous().cpu()},
                     metadata={"row_id": str(row_id), "caption": caption, "score": str(final)})

@@ -1,22 +1,12 @@
-"""Callable classes for `map_batches`: one model load per Ray actor, then one call per batch."""
+"""The scoring actor of the scan pipeline, and the stage's run parameters computed where the actors run."""
 from __future__ import annotations
 
 import pandas as pd
 import pyarrow as pa
 
-from audit.pipeline import schemas
+from audit import schemas
+from audit.cluster.actors import StageActor
 from audit.scoring.stage import ScoreStage
-
-
-class StageActor:
-    """Base of the `map_batches` classes: sets torch's threads and sets the stage up once per actor."""
-
-    def __init__(self, stage, torch_threads: int):
-        import torch
-
-        torch.set_num_threads(torch_threads)
-        stage.setup()
-        self.stage = stage
 
 
 class ScorerActor(StageActor):

@@ -5,33 +5,34 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from audit.pipeline import schemas, storage
-from audit.pipeline.inputs import Shard
-from audit.pipeline.layout import Layout
-from audit.readers.validate import OK
-from audit.reports.buckets import score_sample
+from audit import schemas
+from audit.ranking.buckets import score_sample
+from audit.readers.inputs import Shard
+from audit.readers.status import OK
+from audit.runfolder import storage
+from audit.runfolder.folder import RunFolder
 
 SCORE_COLUMNS = ["caption", "score", "norm", "cosine", "n_tokens", "truncated", "status"]
 
 
 def write_parts(batch: pa.Table, output: str) -> pa.Table:
     """Write each shard's contiguous row runs in `batch` to staging/<shard>/parts/; one record per part."""
-    layout, records = Layout.at(output), []
+    folder, records = RunFolder.at(output), []
     for shard_id in pc.unique(batch["shard_id"]).to_pylist():
         rows = batch.filter(pc.equal(batch["shard_id"], shard_id)).sort_by("row_index")
         index = rows["row_index"].to_numpy()
         starts = [0, *(np.flatnonzero(np.diff(index) != 1) + 1).tolist()]
         for a, b in zip(starts, [*starts[1:], len(index)]):
             name = f"{index[a]:012d}-{index[b - 1]:012d}.parquet"
-            storage.write_table(layout.fs, layout.staging(shard_id, "parts", name), rows.slice(a, b - a))
+            storage.write_table(folder.fs, folder.staging(shard_id, "parts", name), rows.slice(a, b - a))
             records.append((shard_id, name, b - a, rows["shard_rows"][0].as_py()))
     return pa.Table.from_pylist([dict(zip(schemas.PART.names, r)) for r in records], schema=schemas.PART)
 
 
-def _scored_rows(layout: Layout, shard_id: str, shard_rows: int) -> pa.Table:
+def _scored_rows(folder: RunFolder, shard_id: str, shard_rows: int) -> pa.Table:
     """All parts of a shard in row order, each row once (a retried batch may have written a part twice)."""
-    paths = storage.list_files(layout.fs, layout.staging(shard_id, "parts"), ".parquet")
-    table = pa.concat_tables([storage.read_table(layout.fs, p) for p in paths]) if paths \
+    paths = storage.list_files(folder.fs, folder.staging(shard_id, "parts"), ".parquet")
+    table = pa.concat_tables([storage.read_table(folder.fs, p) for p in paths]) if paths \
         else schemas.SCORED.empty_table()
     table = table.sort_by("row_index")
     index = table["row_index"].to_numpy()
@@ -45,18 +46,18 @@ def _scored_rows(layout: Layout, shard_id: str, shard_rows: int) -> pa.Table:
 
 def finalize_shard(output: str, shard: Shard, shard_rows: int) -> dict:
     """Join scores with passthrough columns into scores/<shard>.parquet, then write its done marker."""
-    layout = Layout.at(output)
-    scored = _scored_rows(layout, shard.shard_id, shard_rows)
-    extra = storage.read_table(layout.fs, layout.staging(shard.shard_id, "input.parquet"))
+    folder = RunFolder.at(output)
+    scored = _scored_rows(folder, shard.shard_id, shard_rows)
+    extra = storage.read_table(folder.fs, folder.staging(shard.shard_id, "input.parquet"))
     columns = {"source": pa.array([shard.source] * shard_rows, pa.string()), "row_index": scored["row_index"]}
     columns |= {name: scored[name] for name in SCORE_COLUMNS}
     columns |= {name: extra[name] for name in extra.column_names if name != "row_index"}
-    storage.write_table(layout.fs, layout.scores(shard.shard_id), pa.table(columns))
+    storage.write_table(folder.fs, folder.scores(shard.shard_id), pa.table(columns))
     status = scored["status"].to_numpy(zero_copy_only=False)
     ok = status == OK
     marker = {"source": shard.source, "rows": shard_rows, "scored": int(ok.sum()),
               "status_counts": {str(k): int(v) for k, v in zip(*np.unique(status, return_counts=True))},
               "score_sample": score_sample(scored["score"].to_numpy(zero_copy_only=False)[ok])}
-    storage.write_json(layout.fs, layout.done(shard.shard_id), marker)
-    storage.remove_tree(layout.fs, layout.staging(shard.shard_id))
+    storage.write_json(folder.fs, folder.done(shard.shard_id), marker)
+    storage.remove_tree(folder.fs, folder.staging(shard.shard_id))
     return marker

@@ -10,11 +10,12 @@ from typing import Iterator
 import pandas as pd
 import pyarrow as pa
 
-from audit.pipeline import schemas, storage
-from audit.pipeline.inputs import Shard
-from audit.pipeline.layout import Layout
+from audit import schemas
 from audit.pipeline.parts import finalize_shard
-from audit.pipeline.readers import read_shard
+from audit.readers.dispatch import read_shard
+from audit.readers.inputs import Shard
+from audit.runfolder import storage
+from audit.runfolder.folder import RunFolder
 
 CHUNK_ROWS = 1024
 
@@ -31,19 +32,19 @@ def failure_reason(err: Exception) -> str:
 def read_shards(batch: pd.DataFrame, output: str, caption_column: str | None,
                 caption_field: str | None) -> Iterator[pa.Table]:
     """For each shard record in `batch`: chunks of (shard_id, row_index, shard_rows, caption, read_status)."""
-    layout = Layout.at(output)
+    folder = RunFolder.at(output)
     for record in batch.to_dict("records"):
         shard = Shard(**record)
         try:
             rows = read_shard(shard, caption_column, caption_field)
         except Exception as err:  # any failure to read one file fails that shard only
-            storage.write_json(layout.fs, layout.failed(shard.shard_id),
+            storage.write_json(folder.fs, folder.failed(shard.shard_id),
                                {"source": shard.source, "reason": failure_reason(err)})
             continue
         n = len(rows.captions)
         index = pa.array(range(n), pa.int64())
         extra = pa.Table.from_arrays([index, *rows.extra.columns], names=["row_index", *rows.extra.column_names])
-        storage.write_table(layout.fs, layout.staging(shard.shard_id, "input.parquet"), extra)
+        storage.write_table(folder.fs, folder.staging(shard.shard_id, "input.parquet"), extra)
         if n == 0:
             finalize_shard(output, shard, 0)
         for start in range(0, n, CHUNK_ROWS):

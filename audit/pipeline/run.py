@@ -7,49 +7,31 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 
 import ray
 
-from audit.pipeline import storage
+from audit.cluster.connect import connected
+from audit.cluster.pool import actor_options
 from audit.pipeline.actors import describe_stage
-from audit.pipeline.cluster import connected
-from audit.pipeline.inputs import Shard, expand_inputs
-from audit.pipeline.layout import Layout
-from audit.pipeline.params import check_or_store, score_params
-from audit.pipeline.pool import actor_options
+from audit.pipeline.options import ScanOptions
 from audit.pipeline.stream import score_shards
 from audit.pipeline.summary import build_summary
-from audit.reports.final import write_final_report
-from audit.reports.flagging import choose_flagging
-from audit.reports.html import write_report
+from audit.ranking.flagging import choose_flagging
+from audit.ranking.range_sort import rank_finished_shards
+from audit.readers.inputs import Shard, expand_inputs
+from audit.reports.html import write_html_report
+from audit.runfolder import storage
+from audit.runfolder.folder import RunFolder
+from audit.runfolder.params import check_or_store, score_params
 from audit.scoring.stage import ScoreStage
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class ScanOptions:
-    """Everything a scan needs; see `python -m audit scan --help` for the meaning of each."""
-
-    inputs: list[str]
-    output: str
-    stage: ScoreStage = field(default_factory=ScoreStage)
-    caption_column: str | None = None
-    caption_field: str | None = None
-    actors: int | None = None
-    actor_cpus: float | None = None
-    address: str | None = None
-    threshold: float | None = None
-    top_k: int | None = None
-    top_fraction: float | None = None
-    rows_per_file: int = 500_000
-
-
-def _markers(layout: Layout, shards: list[Shard]) -> list[tuple[str, dict]]:
+def _markers(folder: RunFolder, shards: list[Shard]) -> list[tuple[str, dict]]:
     """Done markers of the finished shards, in input order."""
-    done = layout.done_ids()
-    return [(s.shard_id, storage.read_json(layout.fs, layout.done(s.shard_id))) for s in shards if s.shard_id in done]
+    done = folder.done_ids()
+    return [(s.shard_id, storage.read_json(folder.fs, folder.done(s.shard_id))) for s in shards if s.shard_id in done]
 
 
 def _describe(stage: ScoreStage, resources: dict) -> dict:
@@ -64,28 +46,28 @@ def run_scan(options: ScanOptions) -> dict:
     """Scan `options.inputs` into `options.output`; return the summary (also written as summary.json)."""
     start = time.monotonic()
     shards = expand_inputs(options.inputs)
-    layout = Layout.at(options.output)
+    folder = RunFolder.at(options.output)
     with connected(options.address):
         pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
         metadata = _describe(options.stage, pool.resources)
-        check_or_store(layout, score_params(metadata, options.caption_column, options.caption_field))
-        done = layout.done_ids()
+        check_or_store(folder, score_params(metadata, options.caption_column, options.caption_field))
+        done = folder.done_ids()
         todo = [s for s in shards if s.shard_id not in done]
         log.info("%d shards: %d finished before, %d to score with %d actor(s) (%s)", len(shards),
                  len(shards) - len(todo), len(todo), pool.size, pool.resources)
         scoring_start = time.monotonic()
-        failures = score_shards(layout, todo, options, pool) if todo else {}
+        failures = score_shards(folder, todo, options, pool) if todo else {}
         scoring_seconds = time.monotonic() - scoring_start
-        markers = _markers(layout, shards)
+        markers = _markers(folder, shards)
         rows_now = sum(m["rows"] for sid, m in markers if sid not in done)
         flagging = choose_flagging(options.threshold, options.top_k, options.top_fraction, metadata["threshold"],
                                    sum(m["scored"] for _, m in markers))
-        flagged = write_final_report(layout, markers, flagging, metadata, options.rows_per_file)
-        storage.remove_tree(layout.fs, layout.path("staging"))
+        flagged = rank_finished_shards(folder, markers, flagging, metadata, options.rows_per_file)
+        storage.remove_tree(folder.fs, folder.path("staging"))
     timing = {"wall_seconds": round(time.monotonic() - start, 3), "scoring_seconds": round(scoring_seconds, 3),
               "rows_this_run": rows_now,
               "captions_per_second": round(rows_now / scoring_seconds, 2) if rows_now else None}
     summary = build_summary(shards, markers, failures, len(shards) - len(todo), flagging, flagged, metadata, timing)
-    storage.write_json(layout.fs, layout.path("summary.json"), summary)
-    write_report(options.output)
+    storage.write_json(folder.fs, folder.path("summary.json"), summary)
+    write_html_report(options.output)
     return summary

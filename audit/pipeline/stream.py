@@ -5,33 +5,30 @@ The driver consumes one small record per part file and finalizes each shard as s
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 import ray
 from ray.data import ActorPoolStrategy
 
-from audit.pipeline import storage
+from audit.cluster.pool import PoolOptions
 from audit.pipeline.actors import ScorerActor
-from audit.pipeline.inputs import Shard
-from audit.pipeline.layout import Layout
+from audit.pipeline.options import ScanOptions
 from audit.pipeline.parts import finalize_shard, write_parts
-from audit.pipeline.pool import PoolOptions
 from audit.pipeline.read_stage import read_shards
 from audit.pipeline.tracker import ShardTracker
-
-if TYPE_CHECKING:
-    from audit.pipeline.run import ScanOptions
+from audit.readers.inputs import Shard
+from audit.runfolder import storage
+from audit.runfolder.folder import RunFolder
 
 WRITE_BATCHES = 32  # scoring batches per part file: fewer, larger files than one per batch
 READ_CPUS = WRITE_CPUS = 0.25  # unlike the actors (0.5 by default), so Ray Data does not fuse reads into them
 
 
-def score_shards(layout: Layout, todo: list[Shard], options: ScanOptions, pool: PoolOptions) -> dict[str, str]:
+def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, pool: PoolOptions) -> dict[str, str]:
     """Score every row of `todo` into scores/ and done/; return shard id -> reason for shards that failed."""
     for shard in todo:
-        storage.remove_tree(layout.fs, layout.staging(shard.shard_id))
-        storage.remove_file(layout.fs, layout.failed(shard.shard_id))
-    out = layout.address
+        storage.remove_tree(folder.fs, folder.staging(shard.shard_id))
+        storage.remove_file(folder.fs, folder.failed(shard.shard_id))
+    out = folder.address
     ds = ray.data.from_items([asdict(s) for s in todo], override_num_blocks=len(todo))
     ds = ds.map_batches(read_shards, batch_size=1, batch_format="pandas", num_cpus=READ_CPUS,
                         fn_kwargs={"output": out, "caption_column": options.caption_column,
@@ -50,6 +47,6 @@ def score_shards(layout: Layout, todo: list[Shard], options: ScanOptions, pool: 
             tracker.add(**record)
     failures = tracker.close()
     for shard in todo:
-        if storage.exists(layout.fs, layout.failed(shard.shard_id)):
-            failures[shard.shard_id] = storage.read_json(layout.fs, layout.failed(shard.shard_id))["reason"]
+        if storage.exists(folder.fs, folder.failed(shard.shard_id)):
+            failures[shard.shard_id] = storage.read_json(folder.fs, folder.failed(shard.shard_id))["reason"]
     return failures

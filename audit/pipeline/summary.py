@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from audit.pipeline.inputs import Shard
-from audit.readers.validate import OK
-from audit.reports.flagging import Flagging
+from audit.ranking.flagging import Flagging
+from audit.readers.inputs import Shard
+from audit.readers.status import OK
 
 
 def build_summary(shards: list[Shard], markers: list[tuple[str, dict]], failures: dict[str, str], resumed: int,

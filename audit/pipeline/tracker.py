@@ -11,7 +11,7 @@ from typing import Callable
 
 import ray
 
-from audit.pipeline.inputs import Shard
+from audit.readers.inputs import Shard
 
 log = logging.getLogger(__name__)
 

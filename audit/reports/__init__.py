@@ -1,1 +1,1 @@
-"""Ranking scored rows and writing them as Parquet reports."""
+"""Presenting a run: the Parquet report of `score`, report.html and its plots, `top`, the release gate."""

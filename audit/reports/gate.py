@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audit.reports.load import RunFolder
+from audit.runfolder.folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ def _checked_summary(run: RunFolder) -> dict:
         failed, total = summary["shards"]["failed"], summary["shards"]["total"]
         rows_read, flagged = summary["rows_read"], summary["flagged"]
     except (KeyError, TypeError) as err:
-        raise ValueError(f"{run.layout.address}: summary.json lacks {err}") from None
+        raise ValueError(f"{run.address}: summary.json lacks {err}") from None
     if failed:
         first = failed[0]
         raise ValueError(f"partial run: {len(failed)} of {total} shards failed ({first['source']}: "

@@ -6,14 +6,15 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from audit.pipeline import storage
 from audit.reports import sections
 from audit.reports.cells import text
-from audit.reports.load import URL_COLUMNS, RunFolder
 from audit.reports.plots import Cut, flag_cut, score_histogram, terms_scatter
 from audit.reports.roc import load_evaluation
 from audit.reports.stats import collect_stats
 from audit.reports.style import CSP, CSS
+from audit.runfolder import storage
+from audit.runfolder.folder import RunFolder
+from audit.schemas import URL_COLUMNS
 
 TOP_ROWS = 500  # most flagged rows in the table
 PLOTS = ("score_histogram", "score_terms", "roc")
@@ -63,11 +64,11 @@ def build_report(run: RunFolder, evaluation_dir: str | Path | None = None) -> tu
     return _page("Memorization audit", f"model {params['model']}", body), plots
 
 
-def write_report(address: str, evaluation_dir: str | Path | None = None) -> str:
+def write_html_report(address: str, evaluation_dir: str | Path | None = None) -> str:
     """Write report.html and plots/*.png into the run folder at `address`; return the page's path."""
     run = RunFolder.at(address)
     page, plots = build_report(run, evaluation_dir)
-    fs = run.layout.fs
+    fs = run.fs
     for name in PLOTS:
         if name in plots:
             storage.write_bytes(fs, run.path("plots", f"{name}.png"), plots[name])

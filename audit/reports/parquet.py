@@ -8,17 +8,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-METADATA_KEY = b"audit"
-LEADING = ["rank", "row_id", "caption", "score", "norm", "cosine", "n_tokens", "truncated", "status"]
+from audit.schemas import METADATA_KEY, REPORT_LEAD
 
 
 def order_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Report columns first, passthrough input columns after them."""
-    lead = [c for c in LEADING if c in frame]
+    lead = [c for c in REPORT_LEAD if c in frame]
     return frame[lead + [c for c in frame.columns if c not in lead]]
 
 
-def write_report(frame: pd.DataFrame, path: str | Path, metadata: dict) -> None:
+def write_parquet_report(frame: pd.DataFrame, path: str | Path, metadata: dict) -> None:
     """Write `frame` to `path`, storing `metadata` as JSON under the schema key b'audit'."""
     table = pa.Table.from_pandas(order_columns(frame), preserve_index=False)
     meta = dict(table.schema.metadata or {})
@@ -28,5 +27,5 @@ def write_report(frame: pd.DataFrame, path: str | Path, metadata: dict) -> None:
 
 
 def read_metadata(path: str | Path) -> dict:
-    """The run parameters stored by `write_report`."""
+    """The run parameters stored by `write_parquet_report`."""
     return json.loads(pq.read_schema(path).metadata[METADATA_KEY])

@@ -8,11 +8,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
-from audit.reports.load import RunFolder  # noqa: E402
 from audit.reports.stats import RunStats  # noqa: E402
+from audit.runfolder.folder import RunFolder  # noqa: E402
 
 FLAGGED, OTHER = "#c0392b", "#7f8c8d"
 

@@ -5,8 +5,8 @@ import pyarrow as pa
 
 from audit.reports import cells
 from audit.reports.cells import text
-from audit.reports.load import URL_COLUMNS
 from audit.reports.roc import Evaluation
+from audit.schemas import URL_COLUMNS
 
 SHARD_ROWS = 1000  # most shards listed
 

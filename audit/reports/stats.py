@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from audit.reports.load import RunFolder
+from audit.runfolder.folder import RunFolder
 
 BINS = 60
 SAMPLE_POINTS = 50_000  # unflagged rows in the scatter plot

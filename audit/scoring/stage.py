@@ -10,7 +10,7 @@ import pandas as pd
 
 from audit import __version__
 from audit.model.loader import load_model
-from audit.readers.validate import OK, combine_status
+from audit.readers.status import OK, combine_status
 from audit.scoring.engine import ScoreConfig, Scorer
 from audit.scoring.profiles import Profile, resolve_profile
 from audit.scoring.terms import combine
@@ -51,7 +51,7 @@ class ScoreStage:
                 if result["no_tokens"][j]:
                     status[i], norm[i], cos[i] = "no_tokens", float("nan"), float("nan")
         out["norm"], out["cosine"] = norm, cos
-        out["score"] = combine(out["norm"], out["cosine"], self.weights.w_norm, self.weights.w_cos)
+        out["score"] = combine(out["norm"], out["cosine"], self.weights)
         out["n_tokens"] = pd.array(n_tok, dtype="Int64")
         out["truncated"] = pd.array(trunc, dtype="boolean")
         out["status"] = status

@@ -1,8 +1,15 @@
 """Pure tensor functions for the two terms of the score; inputs are (..., C, H, W) float32 tensors."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeVar
+
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from audit.scoring.profiles import Profile
+
+T = TypeVar("T")  # tensors, arrays, pandas series or floats
 
 
 def v_to_eps(v: torch.Tensor, x_t: torch.Tensor, alpha_bar: float) -> torch.Tensor:
@@ -26,6 +33,9 @@ def authors_sd2_norm(v_cond: torch.Tensor, v_uncond: torch.Tensor, alpha_bar: fl
     return norm_term(alpha_bar**0.5 * v_cond / (1.0 - alpha_bar), alpha_bar**0.5 * v_uncond / (1.0 - alpha_bar))
 
 
-def combine(norm: torch.Tensor, cosine: torch.Tensor, w_norm: float, w_cos: float) -> torch.Tensor:
-    """The combined score S = w_norm N + w_cos C; larger means more likely memorized."""
-    return w_norm * norm + w_cos * cosine
+def combine(norm: T, cosine: T, profile: Profile) -> T:
+    """The combined score S = w_norm N + w_cos C of the profile's weights; larger means more likely memorized.
+
+    The one place the two terms are combined: scoring, mitigation and evaluation all call it.
+    """
+    return profile.w_norm * norm + profile.w_cos * cosine

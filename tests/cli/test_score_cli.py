@@ -68,7 +68,7 @@ def test_bad_input_gives_one_line_error(tmp_path, setup, args, message):
     result = run_cli("score", *[a.format(d=tmp_path) for a in args], "-o", str(tmp_path / "o.parquet"))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    lines = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0]
 
 

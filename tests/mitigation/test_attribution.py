@@ -9,6 +9,7 @@ from audit.mitigation.attribution import gradient_x_input, leave_one_out, token_
 from audit.mitigation.stage import MitigationStage
 from audit.model.loader import DEFAULT_MODEL, load_model
 from audit.scoring.engine import Scorer
+from audit.scoring.profiles import load_profile
 
 CANARY = Path(DEFAULT_MODEL)
 RECORDS = [json.loads(line) for line in (CANARY / "labels/captions.jsonl").read_text().splitlines()]
@@ -22,8 +23,7 @@ def scorer():
 
 @pytest.fixture(scope="module")
 def weights():
-    w = json.loads((CANARY / "audit_profile.json").read_text())
-    return w["w_norm"], w["w_cos"]
+    return load_profile(CANARY / "audit_profile.json")
 
 
 def test_tokens_map_to_their_words(scorer):
@@ -32,7 +32,7 @@ def test_tokens_map_to_their_words(scorer):
     assert set(owner[8:]) == {-1}
 
 
-def score_with_word_scaled(scorer, caption, word, factor, w_norm, w_cos):
+def score_with_word_scaled(scorer, caption, word, factor, weights):
     """The score when one word's token embeddings are multiplied by `factor`: the path the gradient differentiates."""
     mask = torch.tensor(token_words(scorer, caption)) == word
     hook = scorer.model.text_encoder.get_input_embeddings().register_forward_hook(
@@ -42,24 +42,24 @@ def score_with_word_scaled(scorer, caption, word, factor, w_norm, w_cos):
             norm, cos = scorer.terms_from_states(scorer.caption_states([caption]))
     finally:
         hook.remove()
-    return float(w_norm * norm[0] + w_cos * cos[0])
+    return float(weights.w_norm * norm[0] + weights.w_cos * cos[0])
 
 
 def test_gradient_contribution_is_the_derivative_along_the_word_embedding(scorer, weights):
     caption = MEMORIZED[0]["caption"]
-    grads = gradient_x_input(scorer, caption, *weights)
+    grads = gradient_x_input(scorer, caption, weights)
     assert [w for w, _ in grads] == caption.split()
     eps = 1e-2
     for k, (_, contribution) in enumerate(grads):
-        up = score_with_word_scaled(scorer, caption, k, 1 + eps, *weights)
-        down = score_with_word_scaled(scorer, caption, k, 1 - eps, *weights)
+        up = score_with_word_scaled(scorer, caption, k, 1 + eps, weights)
+        down = score_with_word_scaled(scorer, caption, k, 1 - eps, weights)
         assert contribution == pytest.approx((up - down) / (2 * eps), rel=2e-2, abs=1e-4)
 
 
 def test_both_methods_find_the_unique_words_of_memorized_captions(scorer, weights):
     def score_fn(captions):
         r = scorer.score(captions)
-        return [weights[0] * n + weights[1] * c for n, c in zip(r["norm"], r["cosine"])]
+        return [weights.w_norm * n + weights.w_cos * c for n, c in zip(r["norm"], r["cosine"])]
 
     def hit_rate(method):
         hits = 0
@@ -68,13 +68,13 @@ def test_both_methods_find_the_unique_words_of_memorized_captions(scorer, weight
             hits += bool(top & set(r["unique_words"]))
         return hits / len(MEMORIZED)
 
-    assert hit_rate(lambda c: gradient_x_input(scorer, c, *weights)) >= 0.8
+    assert hit_rate(lambda c: gradient_x_input(scorer, c, weights)) >= 0.8
     assert hit_rate(lambda c: leave_one_out(c, score_fn)) >= 0.85
 
 
 def test_words_past_the_token_limit_contribute_nothing(scorer, weights):
     caption = " ".join(["faka"] * 90 + ["zorpa"])
-    grads = gradient_x_input(scorer, caption, *weights)
+    grads = gradient_x_input(scorer, caption, weights)
     assert len(grads) == 91 and grads[-1] == ("zorpa", 0.0) and grads[80][1] == 0.0
 
 

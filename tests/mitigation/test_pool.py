@@ -24,7 +24,8 @@ def test_scan_with_mitigation_writes_results_for_flagged_rows_only(tmp_path):
     env = {"HF_HUB_OFFLINE": "1", "AUDIT_TORCH_THREADS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
            "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "audit", "scan", str(tmp_path / "in.parquet"), "-o", str(run),
-                             "--mitigate", "--max-steps", "30", "--attribution", "gradient"], capture_output=True, text=True, timeout=600, env=env)
+                             "--mitigate", "--max-steps", "30", "--attribution", "gradient"],
+                            capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     flagged = pd.read_parquet(run / "flagged.parquet")
     out = pd.read_parquet(run / "mitigations.parquet")

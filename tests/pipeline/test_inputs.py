@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from audit.pipeline.inputs import expand_inputs
-from audit.readers.local import InputError
+from audit.readers.errors import InputError
+from audit.readers.inputs import expand_inputs
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The embedded local Ray listens on loopback only."""
 import ray
 
-from audit.pipeline.cluster import connected
+from audit.cluster.connect import connected
 
 
 def test_private_local_ray_is_on_loopback(monkeypatch):

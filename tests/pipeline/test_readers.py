@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from audit.pipeline.inputs import Shard
-from audit.pipeline.readers import read_shard
-from audit.readers.local import InputError
+from audit.readers.dispatch import read_shard
+from audit.readers.errors import InputError
+from audit.readers.inputs import Shard
 
 
 def shard(path, kind):

@@ -5,8 +5,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from audit.readers.local import InputError, read_captions
-from audit.readers.validate import caption_status, combine_status
+from audit.readers.dispatch import read_captions
+from audit.readers.errors import InputError
+from audit.readers.status import caption_status, combine_status
 
 
 def test_txt_keeps_every_line_and_marks_invalid_utf8(tmp_path):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.reports.buckets import cut_points, score_sample, scored_bucket, unscored_bucket
+from audit.ranking.buckets import cut_points, score_sample, scored_bucket, unscored_bucket
 
 
 def test_buckets_sorted_one_by_one_give_the_global_order():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.reports.flagging import choose_flagging
+from audit.ranking.flagging import choose_flagging
 
 
 def test_rule_precedence_and_flags():

@@ -12,8 +12,8 @@ import pytest
 from audit.cli.main import main
 from audit.evaluation.metrics import detection_metrics
 from audit.reports.html import build_report
-from audit.reports.load import RunFolder
 from audit.reports.stats import FLAGGED_POINTS, SAMPLE_POINTS, collect_stats
+from audit.runfolder.folder import RunFolder
 from tests.report_run import copy_run, scanned_run, write_run
 
 
@@ -56,7 +56,8 @@ def test_mitigation_results_in_the_flagged_table(run, tmp_path):
                              "embedding_under_threshold": 1, "attribution": "gradient"}
     (copy / "summary.json").write_text(json.dumps(summary))
     page, _ = build_report(RunFolder.at(str(copy)))
-    assert "<th>suggested rewrite</th>" in page and "1 of 12 flagged rows mitigated (1 failed) under threshold 1.5 (aiming at 0.25)" in page
+    assert "<th>suggested rewrite</th>" in page
+    assert "1 of 12 flagged rows mitigated (1 failed) under threshold 1.5 (aiming at 0.25)" in page
     assert "the adapted embedding for 1; trigger words by gradient" in page
     assert '<mark class="t3" title="adds 0.1 to the score">red</mark>' in page  # 3 * 0.1 / 0.1 > 3 in floats
     assert page.count("<mark") == 1 and "<del>red</del>" in page

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from audit.scoring.noise import noise_bank
+from audit.scoring.profiles import Profile
 from audit.scoring.terms import authors_sd2_norm, combine, cosine_term, norm_term, v_to_eps
 from audit.scoring.timesteps import probe_timesteps
 
@@ -47,7 +48,7 @@ def test_v_to_eps_and_authors_norm():
 
 
 def test_combine_weights():
-    assert combine(torch.tensor(2.0), torch.tensor(0.5), 1.0, 2.0).item() == 3.0
+    assert combine(torch.tensor(2.0), torch.tensor(0.5), Profile("p", 1.0, 2.0)).item() == 3.0
 
 
 def test_noise_bank_is_seeded_cpu_float32():

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pyarrow.fs as pafs
 from braceexpand import braceexpand
 
-from audit.pipeline import storage
-from audit.readers.local import InputError
+from audit.readers.errors import InputError
+from audit.runfolder import storage
 
 KINDS = {".parquet": "parquet", ".pq": "parquet", ".tar": "webdataset", ".txt": "txt", ".jsonl": "jsonl",
          ".json": "jsonl"}

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from audit.pipeline import storage
-from audit.pipeline.layout import Layout
-from audit.pipeline.readers import as_text
-from audit.readers.validate import OK
-from audit.reports.buckets import scored_bucket, unscored_bucket
-from audit.reports.flagging import Flagging
+from audit.ranking.buckets import scored_bucket, unscored_bucket
+from audit.ranking.flagging import Flagging
+from audit.readers.dispatch import as_text
+from audit.readers.status import OK
+from audit.runfolder import storage
+from audit.runfolder.folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,15 @@ class Plan:
         return len(self.cuts) + 1
 
 
-def bucket_folder(layout: Layout, bucket: int) -> str:
+def bucket_folder(folder: RunFolder, bucket: int) -> str:
     """Where the partition tasks put a bucket's pieces, one file per shard."""
-    return layout.path("staging", "rank", f"{bucket:06d}")
+    return folder.path("staging", "rank", f"{bucket:06d}")
 
 
 def partition_shard(output: str, shard_id: str, row_offset: int, plan: Plan) -> tuple[dict[int, int], pa.Schema]:
     """Write the shard's rows (with `row_id`) into bucket folders; return rows per bucket and the shard's schema."""
-    layout = Layout.at(output)
-    table = storage.read_table(layout.fs, layout.scores(shard_id))
+    folder = RunFolder.at(output)
+    table = storage.read_table(folder.fs, folder.scores(shard_id))
     row_id = np.arange(table.num_rows, dtype=np.int64) + row_offset
     table = table.append_column("row_id", pa.array(row_id))
     scores = table["score"].to_numpy(zero_copy_only=False)
@@ -46,7 +46,7 @@ def partition_shard(output: str, shard_id: str, row_offset: int, plan: Plan) -> 
     counts = {}
     for b in np.unique(bucket).tolist():
         rows = table.filter(pa.array(bucket == b))
-        storage.write_table(layout.fs, storage.join(bucket_folder(layout, b), f"{shard_id}.parquet"), rows)
+        storage.write_table(folder.fs, storage.join(bucket_folder(folder, b), f"{shard_id}.parquet"), rows)
         counts[b] = rows.num_rows
     return counts, table.schema
 
@@ -72,9 +72,9 @@ def rank_bucket(output: str, bucket: int, first_rank: int | None, plan: Plan, da
 
     `first_rank` is the rank of the bucket's best row; None for a bucket of unscored rows (kept in row order).
     """
-    layout = Layout.at(output)
-    table = pa.concat_tables([_conform(storage.read_table(layout.fs, p), data_schema)
-                              for p in storage.list_files(layout.fs, bucket_folder(layout, bucket), ".parquet")])
+    folder = RunFolder.at(output)
+    table = pa.concat_tables([_conform(storage.read_table(folder.fs, p), data_schema)
+                              for p in storage.list_files(folder.fs, bucket_folder(folder, bucket), ".parquet")])
     n = table.num_rows
     if first_rank is None:
         table = table.sort_by("row_id")
@@ -87,5 +87,5 @@ def rank_bucket(output: str, bucket: int, first_rank: int | None, plan: Plan, da
     table = table.append_column("rank", rank).append_column("percentile", percentile)
     table = table.append_column("flagged", pa.array(flags))
     out = pa.table([table[f.name] for f in report_schema], schema=report_schema)
-    storage.write_table(layout.fs, layout.path("report", f"part-{bucket:06d}.parquet"), out)
+    storage.write_table(folder.fs, folder.path("report", f"part-{bucket:06d}.parquet"), out)
     return int(flags.sum())

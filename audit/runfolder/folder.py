@@ -1,4 +1,13 @@
-"""Read a scan's run folder (summary.json, report/, flagged.parquet, mitigations.parquet), only the columns needed."""
+"""The run folder of one scan: where it keeps its state (so a second run can resume the first) and its results.
+
+    run.json             parameters that determine the scores (checked on resume)
+    scores/<shard>.parquet  finished shard: scores, provenance and passthrough columns
+    done/<shard>.json    completion marker: row count, status counts, score quantiles
+    failed/<shard>.json  why a shard could not be read (cleared on the next run)
+    staging/<shard>/     a shard in progress: passthrough columns and scored parts
+    report/              the ranked report (Parquet dataset); flagged.parquet; summary.json
+    report.html, plots/  the human-readable report (`audit report` rewrites it)
+"""
 from __future__ import annotations
 
 import json
@@ -6,49 +15,71 @@ import math
 from dataclasses import dataclass
 from typing import Iterator
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from audit.pipeline import storage
-from audit.pipeline.layout import Layout
+from audit.runfolder import storage
+from audit.schemas import SHOWN
 
-URL_COLUMNS = ("url", "URL")
+NULLABLE = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}  # pandas types that keep nulls
 
 
 @dataclass(frozen=True)
 class RunFolder:
-    """The output folder of one `scan`, local or on an object store."""
+    """The output folder of one scan, local or on an object store: its address as given (passed to Ray
+    tasks), filesystem and root path; paths of its parts and readers of its results (only the columns needed)."""
 
-    layout: Layout
+    address: str
+    fs: pafs.FileSystem
+    root: str
 
     @classmethod
     def at(cls, address: str) -> "RunFolder":
-        return cls(Layout.at(address))
+        fs, root = storage.resolve(address)
+        return cls(address if storage.is_uri(address) else root, fs, root)
 
     def path(self, *parts: str) -> str:
-        return self.layout.path(*parts)
+        return storage.join(self.root, *parts)
 
     def exists(self, *parts: str) -> bool:
-        return storage.exists(self.layout.fs, self.path(*parts))
+        return storage.exists(self.fs, self.path(*parts))
+
+    def scores(self, shard_id: str) -> str:
+        return self.path("scores", f"{shard_id}.parquet")
+
+    def done(self, shard_id: str) -> str:
+        return self.path("done", f"{shard_id}.json")
+
+    def failed(self, shard_id: str) -> str:
+        return self.path("failed", f"{shard_id}.json")
+
+    def staging(self, shard_id: str, *parts: str) -> str:
+        return self.path("staging", shard_id, *parts)
+
+    def done_ids(self) -> set[str]:
+        """Ids of shards with a completion marker."""
+        return {p.rsplit("/", 1)[1][: -len(".json")] for p in storage.list_files(self.fs, self.path("done"), ".json")}
 
     def summary(self) -> dict:
         """summary.json; ValueError if it is missing or not JSON (the scan did not finish)."""
         if not self.exists("summary.json"):
-            raise ValueError(f"{self.layout.address}: no summary.json (not a finished scan folder)")
+            raise ValueError(f"{self.address}: no summary.json (not a finished scan folder)")
         try:
-            return storage.read_json(self.layout.fs, self.path("summary.json"))
+            return storage.read_json(self.fs, self.path("summary.json"))
         except json.JSONDecodeError as err:
-            raise ValueError(f"{self.layout.address}: summary.json is not valid JSON ({err})") from None
+            raise ValueError(f"{self.address}: summary.json is not valid JSON ({err})") from None
 
     def report_files(self) -> list[str]:
         """The report/ parts in rank order; ValueError if there are none."""
-        files = storage.list_files(self.layout.fs, self.path("report"), ".parquet")
+        files = storage.list_files(self.fs, self.path("report"), ".parquet")
         if not files:
-            raise ValueError(f"{self.layout.address}: no report/ Parquet files (not a finished scan folder)")
+            raise ValueError(f"{self.address}: no report/ Parquet files (not a finished scan folder)")
         return files
 
     def _file(self, path: str) -> pq.ParquetFile:
-        return pq.ParquetFile(path, filesystem=self.layout.fs)
+        return pq.ParquetFile(path, filesystem=self.fs)
 
     def report_rows(self) -> int:
         """Rows in report/, from the Parquet footers."""
@@ -62,6 +93,15 @@ class RunFolder:
         """The report's rows in rank order, `columns` only, one batch at a time."""
         for path in self.report_files():
             yield from self._file(path).iter_batches(columns=columns)
+
+    def report(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The whole report in rank order as a DataFrame (integer and boolean columns stay so, nullable)."""
+        tables = [self._file(p).read(columns=columns) for p in self.report_files()]
+        return pa.concat_tables(tables, promote_options="permissive").to_pandas(types_mapper=NULLABLE.get)
+
+    def flagged(self) -> pd.DataFrame:
+        """The flagged rows in rank order as a DataFrame."""
+        return self._file(self.path("flagged.parquet")).read().to_pandas(types_mapper=NULLABLE.get)
 
     def _score_range(self, paths: list[str]) -> tuple[float, float] | None:
         """(lowest, highest) finite score in `paths`, from the Parquet column statistics; None if none."""
@@ -88,7 +128,7 @@ class RunFolder:
     def top_flagged(self, limit: int, extra: tuple[str, ...] = ()) -> pa.Table:
         """The first `limit` rows of flagged.parquet (rank order): the score columns plus those of `extra` it has."""
         flagged = self._file(self.path("flagged.parquet"))
-        wanted = ["rank", "row_id", "caption", "score", "norm", "cosine", "source", "row_index", "key", *extra]
+        wanted = [*SHOWN, *extra]
         columns = [c for c in wanted if c in flagged.schema_arrow.names]
         batches, rows = [], 0
         for batch in flagged.iter_batches(batch_size=max(limit, 1), columns=columns):
@@ -104,6 +144,6 @@ class RunFolder:
             return None
         if not row_ids:
             return {}
-        table = pq.read_table(self.path("mitigations.parquet"), filesystem=self.layout.fs,
+        table = pq.read_table(self.path("mitigations.parquet"), filesystem=self.fs,
                               filters=[("row_id", "in", row_ids)])
         return {row["row_id"]: row for row in table.to_pylist()}

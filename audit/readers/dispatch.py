@@ -1,4 +1,4 @@
-"""Read one shard of any supported kind into captions plus an Arrow table of passthrough columns."""
+"""Read one input file of any supported kind (local or object store): the one dispatcher of `score` and `scan`."""
 from __future__ import annotations
 
 import json
@@ -8,15 +8,15 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
-from audit.pipeline import storage
-from audit.pipeline.inputs import Shard
-from audit.pipeline.webdataset import parse_tar
-from audit.readers.local import RESERVED, detect_caption_column, parse_jsonl, parse_txt
-from audit.readers.validate import combine_status
-
-PROTECTED = {*RESERVED, "row_index", "shard_id", "caption"}
+from audit.readers.errors import InputError
+from audit.readers.inputs import Shard, expand_inputs
+from audit.readers.parquet import read_parquet
+from audit.readers.status import combine_status
+from audit.readers.text import parse_jsonl, parse_txt
+from audit.readers.webdataset import parse_tar
+from audit.runfolder import storage
+from audit.schemas import input_name
 
 
 @dataclass
@@ -54,12 +54,10 @@ def _read(shard: Shard, fs: pafs.FileSystem, path: str, caption_column: str | No
           caption_field: str | None) -> tuple[list, list, pa.Table]:
     """Raw caption values, reader statuses and the other columns, by input kind."""
     if shard.kind == "parquet":
-        table = pq.read_table(path, filesystem=fs)
-        name = detect_caption_column(table.column_names, caption_column, shard.source)
-        return table.column(name).to_pylist(), [None] * table.num_rows, table.drop_columns([name])
+        return read_parquet(fs, path, caption_column, shard.source)
     with fs.open_input_stream(path) as stream:
         if shard.kind == "webdataset":
-            return _split(parse_tar(stream, caption_field))
+            return _split(parse_tar(stream, caption_field, shard.source))
         data = stream.read()
     return _split(parse_txt(data) if shard.kind == "txt" else parse_jsonl(data, caption_column, shard.source))
 
@@ -70,5 +68,20 @@ def read_shard(shard: Shard, caption_column: str | None = None, caption_field: s
     raw, statuses, extra = _read(shard, fs, path, caption_column, caption_field)
     captions = [v if isinstance(v, str) else None for v in raw]
     statuses = [s if isinstance(v, str) else combine_status(s, v) for v, s in zip(raw, statuses)]
-    names = [f"input_{c}" if c in PROTECTED else c for c in extra.column_names]
-    return ShardRows(captions, statuses, extra.rename_columns(names))
+    return ShardRows(captions, statuses, extra.rename_columns([input_name(c) for c in extra.column_names]))
+
+
+def read_captions(source: str, caption_column: str | None = None, caption_field: str | None = None) -> pd.DataFrame:
+    """One input file as a frame: `row_id` (input order), `caption`, `read_status`, then passthrough columns."""
+    shards = expand_inputs([str(source)])
+    if len(shards) != 1:
+        raise InputError(f"{source}: names {len(shards)} files; give one file (use `scan` for many)")
+    fs, path = storage.resolve(shards[0].source)
+    if not storage.exists(fs, path):
+        raise InputError(f"{source}: no such file")
+    rows = read_shard(shards[0], caption_column, caption_field)
+    frame = rows.extra.to_pandas()
+    frame.insert(0, "row_id", range(len(rows.captions)))
+    frame.insert(1, "caption", rows.captions)
+    frame.insert(2, "read_status", rows.statuses)
+    return frame

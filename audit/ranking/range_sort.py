@@ -1,4 +1,4 @@
-"""The final report of a scan: every row of every finished shard exactly once, globally ranked.
+"""The global ranking of a scan: every row of every finished shard exactly once, sorted by score, into report/.
 
 Memory: the ranking is a range-partitioned sort run as Ray tasks. One task per shard splits its
 score file into score-range buckets (cut points come from the 32-score samples in the done markers);
@@ -16,18 +16,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 
-from audit.pipeline import storage
-from audit.pipeline.layout import Layout
-from audit.reports.buckets import bucket_count, cut_points
-from audit.reports.flagging import Flagging
-from audit.reports.parquet import LEADING, METADATA_KEY
-from audit.reports.rank_tasks import Plan, partition_shard, rank_bucket
-
-REPORT_LEAD = [*LEADING, "percentile", "flagged", "source", "row_index", "key"]
-BASE = pa.schema([("source", pa.string()), ("row_index", pa.int64()), ("caption", pa.string()),
-                  ("score", pa.float64()), ("norm", pa.float64()), ("cosine", pa.float64()), ("n_tokens", pa.int64()),
-                  ("truncated", pa.bool_()), ("status", pa.string()), ("row_id", pa.int64())])
-RANK_COLUMNS = [("rank", pa.int64()), ("percentile", pa.float64()), ("flagged", pa.bool_())]
+from audit.ranking.buckets import bucket_count, cut_points
+from audit.ranking.flagging import Flagging
+from audit.ranking.range_tasks import Plan, partition_shard, rank_bucket
+from audit.runfolder import storage
+from audit.runfolder.folder import RunFolder
+from audit.schemas import METADATA_KEY, RANK_FIELDS, REPORT_LEAD, SHARD_BASE
 
 
 def _unify_field(name: str, fields: list[pa.Field]) -> pa.Field:
@@ -48,48 +42,48 @@ def _unify(schemas: list[pa.Schema]) -> pa.Schema:
 
 def _report_schema(data: pa.Schema, metadata: dict) -> pa.Schema:
     """Report columns first, then passthrough columns; the run parameters in the schema metadata."""
-    fields = {f.name: f for f in [*data, *(pa.field(n, t) for n, t in RANK_COLUMNS)]}
+    fields = {f.name: f for f in [*data, *RANK_FIELDS]}
     names = [n for n in REPORT_LEAD if n in fields] + [n for n in fields if n not in REPORT_LEAD]
     return pa.schema([fields[n] for n in names], metadata={METADATA_KEY: json.dumps(metadata, default=str).encode()})
 
 
-def _write_flagged(layout: Layout, schema: pa.Schema) -> None:
+def _write_flagged(folder: RunFolder, schema: pa.Schema) -> None:
     """flagged.parquet: the flagged rows of the report parts, in rank order, one part in memory at a time."""
-    path = layout.path("flagged.parquet")
+    path = folder.path("flagged.parquet")
     tmp = path + ".tmp"
-    with layout.fs.open_output_stream(tmp) as sink, pq.ParquetWriter(sink, schema) as writer:
-        for part in storage.list_files(layout.fs, layout.path("report"), ".parquet"):
-            writer.write_table(pq.read_table(part, filesystem=layout.fs, filters=[("flagged", "=", True)],
+    with folder.fs.open_output_stream(tmp) as sink, pq.ParquetWriter(sink, schema) as writer:
+        for part in storage.list_files(folder.fs, folder.path("report"), ".parquet"):
+            writer.write_table(pq.read_table(part, filesystem=folder.fs, filters=[("flagged", "=", True)],
                                              schema=schema))
-    layout.fs.move(tmp, path)
+    folder.fs.move(tmp, path)
 
 
-def write_final_report(layout: Layout, markers: list[tuple[str, dict]], flagging: Flagging, metadata: dict,
+def rank_finished_shards(folder: RunFolder, markers: list[tuple[str, dict]], flagging: Flagging, metadata: dict,
                        rows_per_file: int) -> int:
     """Rank the finished shards (`(shard_id, done marker)` in input order) into report/; return flagged rows."""
     total = sum(m["rows"] for _, m in markers)
     scored = sum(m["scored"] for _, m in markers)
     plan = Plan(cut_points([(m["score_sample"], m["scored"]) for _, m in markers], rows_per_file),
                 bucket_count(total - scored, rows_per_file), total, scored)
-    for folder in ("report", "staging/rank"):
-        storage.remove_tree(layout.fs, layout.path(folder))
+    for name in ("report", "staging/rank"):
+        storage.remove_tree(folder.fs, folder.path(name))
     offsets = [0, *accumulate(m["rows"] for _, m in markers)]
     partition = ray.remote(partition_shard)
-    results = ray.get([partition.remote(layout.address, sid, offsets[i], plan) for i, (sid, _) in enumerate(markers)])
+    results = ray.get([partition.remote(folder.address, sid, offsets[i], plan) for i, (sid, _) in enumerate(markers)])
     counts = [0] * (plan.scored_buckets + plan.unscored_buckets)
     for shard_counts, _ in results:
         for bucket, n in shard_counts.items():
             counts[bucket] += n
     distinct = {str(schema): schema for _, schema in results}
-    data = _unify([BASE, *distinct.values()])
+    data = _unify([SHARD_BASE, *distinct.values()])
     schema = _report_schema(data, metadata)
     rank = ray.remote(rank_bucket)
     firsts = list(accumulate(counts[: plan.scored_buckets - 1], initial=1))  # rank of each bucket's best row
-    tasks = [rank.remote(layout.address, b, firsts[b] if b < plan.scored_buckets else None, plan, data, schema,
+    tasks = [rank.remote(folder.address, b, firsts[b] if b < plan.scored_buckets else None, plan, data, schema,
                          flagging) for b, n in enumerate(counts) if n]
     flagged = sum(ray.get(tasks))
     if not tasks:
-        storage.write_table(layout.fs, layout.path("report", "part-000000.parquet"), schema.empty_table())
-    _write_flagged(layout, schema)
-    storage.remove_tree(layout.fs, layout.path("staging", "rank"))
+        storage.write_table(folder.fs, folder.path("report", "part-000000.parquet"), schema.empty_table())
+    _write_flagged(folder, schema)
+    storage.remove_tree(folder.fs, folder.path("staging", "rank"))
     return flagged

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from audit.readers.validate import OK
+from audit.readers.status import OK
 
 
 def rank_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,8 +1,8 @@
 """The parameters that determine a scan's scores, stored in the output folder and checked on resume."""
 from __future__ import annotations
 
-from audit.pipeline import storage
-from audit.pipeline.layout import Layout
+from audit.runfolder import storage
+from audit.runfolder.folder import RunFolder
 
 SCORE_KEYS = ("model", "prediction_type", "dtype", "seed", "generations", "t_hi", "t_lo", "authors_sd2",
               "w_norm", "w_cos")
@@ -13,15 +13,15 @@ def score_params(metadata: dict, caption_column: str | None, caption_field: str 
     return {k: metadata[k] for k in SCORE_KEYS} | {"caption_column": caption_column, "caption_field": caption_field}
 
 
-def check_or_store(layout: Layout, params: dict) -> None:
+def check_or_store(folder: RunFolder, params: dict) -> None:
     """Store `params` as run.json, or, if the folder has one, refuse to continue with different ones."""
-    path = layout.path("run.json")
-    if not storage.exists(layout.fs, path):
-        storage.write_json(layout.fs, path, params)
+    path = folder.path("run.json")
+    if not storage.exists(folder.fs, path):
+        storage.write_json(folder.fs, path, params)
         return
-    stored = storage.read_json(layout.fs, path)
+    stored = storage.read_json(folder.fs, path)
     changed = [f"{k} {stored.get(k)!r} -> {params.get(k)!r}" for k in sorted(set(stored) | set(params))
                if stored.get(k) != params.get(k)]
     if changed:
-        raise ValueError(f"{layout.root} holds a scan with other score parameters ({'; '.join(changed)}); "
+        raise ValueError(f"{folder.root} holds a scan with other score parameters ({'; '.join(changed)}); "
                          f"use a new output folder or the same options")

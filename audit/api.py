@@ -1,0 +1,48 @@
+"""The Python API for notebooks: load a model, score a list of captions, run a scan, open a run folder.
+
+    from audit import api
+    stage = api.load_model()                                # the bundled canary; or a pipeline folder / hub id
+    ranked = api.score_captions(["a photo of a cat", "..."], stage)   # DataFrame, rank 1 = most likely memorized
+    summary = api.scan(["captions/*.parquet"], "runs/demo")  # the `scan` command, on a local Ray
+    run = api.open_run("runs/demo"); run.flagged().head()   # report() / flagged() as DataFrames
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from audit.ranking.in_memory import rank_frame
+from audit.runfolder.folder import RunFolder
+from audit.scoring.engine import ScoreConfig
+from audit.scoring.stage import ScoreStage
+
+
+def load_model(model: str | None = None, device: str = "auto", dtype: str = "float32", profile: str | None = None,
+               **config) -> ScoreStage:
+    """A scoring stage with its model loaded (`config`: ScoreConfig fields such as generations, seed, batch_size)."""
+    stage = ScoreStage(model=model, device=device, dtype=dtype, profile=profile, config=ScoreConfig(**config))
+    stage.setup()
+    return stage
+
+
+def score_captions(captions: Sequence[object], stage: ScoreStage | None = None) -> pd.DataFrame:
+    """Score captions in this process; a frame ranked like `score`'s report (unscorable values keep a status)."""
+    stage = stage or load_model()
+    frame = pd.DataFrame({"row_id": range(len(captions)), "caption": pd.Series(list(captions), dtype=object)})
+    return rank_frame(stage.process(frame))
+
+
+def scan(inputs: Sequence[str], output: str, stage: ScoreStage | None = None, **options) -> dict:
+    """Run `scan` (on RAY_ADDRESS or a private local Ray) and return its summary; `options`: ScanOptions fields."""
+    from audit.pipeline.options import ScanOptions
+    from audit.pipeline.run import run_scan
+
+    return run_scan(ScanOptions(inputs=list(inputs), output=output, stage=stage or ScoreStage(), **options))
+
+
+def open_run(address: str) -> RunFolder:
+    """A finished run folder (local or s3:// gs://): `.summary()`, `.report()`, `.flagged()`, `.top_flagged(k)`."""
+    run = RunFolder.at(address)
+    run.summary()  # fails now, with a one-line reason, if this is not a finished scan folder
+    return run

@@ -1,0 +1,24 @@
+"""The options of one scan, as the CLI, the job script and the Python API give them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from audit.scoring.stage import ScoreStage
+
+
+@dataclass
+class ScanOptions:
+    """Everything a scan needs; see `python -m audit scan --help` for the meaning of each."""
+
+    inputs: list[str]
+    output: str
+    stage: ScoreStage = field(default_factory=ScoreStage)
+    caption_column: str | None = None
+    caption_field: str | None = None
+    actors: int | None = None
+    actor_cpus: float | None = None
+    address: str | None = None
+    threshold: float | None = None
+    top_k: int | None = None
+    top_fraction: float | None = None
+    rows_per_file: int = 500_000

@@ -1,0 +1,1 @@
+"""The output folder of one scan: its layout, storage I/O on local disk or object stores, and reading it back."""

@@ -1,0 +1,58 @@
+"""The column vocabulary of every table the tool writes, and the Arrow schemas of rows in the scan pipeline.
+
+Every list of column names elsewhere derives from the typed groups below, so a new column is added once.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+# What scoring adds to a row (`caption` is the text scored; `status` is 'ok' or why the row was not scored).
+SCORE_FIELDS = [pa.field("caption", pa.string()), pa.field("score", pa.float64()), pa.field("norm", pa.float64()),
+                pa.field("cosine", pa.float64()), pa.field("n_tokens", pa.int64()), pa.field("truncated", pa.bool_()),
+                pa.field("status", pa.string())]
+# Where a row came from: input file, position in it (or WebDataset key), and its id in the run.
+PROVENANCE_FIELDS = [pa.field("source", pa.string()), pa.field("row_index", pa.int64()),
+                     pa.field("key", pa.string()), pa.field("row_id", pa.int64())]
+# What the ranking adds.
+RANK_FIELDS = [pa.field("rank", pa.int64()), pa.field("percentile", pa.float64()), pa.field("flagged", pa.bool_())]
+# Bookkeeping of the pipeline and the readers, never in a report.
+INTERNAL_FIELDS = [pa.field("shard_id", pa.string()), pa.field("shard_rows", pa.int64()),
+                   pa.field("read_status", pa.string())]
+
+
+def names(fields: list[pa.Field]) -> list[str]:
+    return [f.name for f in fields]
+
+
+SCORE_COLUMNS = names(SCORE_FIELDS)
+# Report columns in the order a report shows them; passthrough input columns follow.
+REPORT_LEAD = ["rank", "row_id", *SCORE_COLUMNS, "percentile", "flagged", "source", "row_index", "key"]
+# Input columns with these names are kept as input_<name>, so they never clash with ours. `key` is not
+# among them: an img2dataset Parquet `key` is the sample key the report shows for WebDataset rows too.
+RESERVED = frozenset(names(SCORE_FIELDS + PROVENANCE_FIELDS + RANK_FIELDS + INTERNAL_FIELDS)) - {"key"}
+# Columns of the flagged table shown in report.html and by `top`, then any URL column an input has.
+SHOWN = ["rank", "row_id", "caption", "score", "norm", "cosine", "source", "row_index", "key"]
+URL_COLUMNS = ("url", "URL")
+# Schema metadata key under which every report stores the run's parameters (JSON).
+METADATA_KEY = b"audit"
+
+
+def input_name(column: str) -> str:
+    """The report name of an input's passthrough column."""
+    return f"input_{column}" if column in RESERVED else column
+
+
+def _schema(*columns: str) -> pa.Schema:
+    fields = {f.name: f for f in SCORE_FIELDS + PROVENANCE_FIELDS + RANK_FIELDS + INTERNAL_FIELDS}
+    return pa.schema([fields[c] for c in columns])
+
+
+# read -> score: one row per input row, tagged with its shard and position.
+READ = _schema("shard_id", "row_index", "shard_rows", "caption", "read_status")
+# score -> write: the reader's columns (less read_status) plus the stage's score columns.
+SCORED = _schema("shard_id", "row_index", "shard_rows", *SCORE_COLUMNS)
+# write -> driver: one record per part file written.
+PART = pa.schema([("shard_id", pa.string()), ("part", pa.string()), ("rows", pa.int64()),
+                  ("shard_rows", pa.int64())])
+# A finished shard's score file, before ranking adds row_id: provenance, then score columns.
+SHARD_BASE = _schema("source", "row_index", *SCORE_COLUMNS, "row_id")
