@@ -7,7 +7,9 @@ Inside a job RAY_ADDRESS is set, so the scan joins the job's cluster.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the submitted working dir's copy of `audit`
+# `ray job submit --working-dir .` runs this file from jobs/, which puts jobs/ (not the submitted working dir)
+# on sys.path: import the submitted copy of `audit`, installed on the cluster or not.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audit.cli.main import main  # noqa: E402
 

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+# `python jobs/X.py` puts jobs/, not the checkout, on sys.path: import this checkout's `audit` even when not installed
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402

@@ -41,6 +41,7 @@ def main() -> int:
         # glibc must keep freed memory or training steps get 5-20x slower; it reads these only at start.
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **ALLOCATOR_ENV})
     args = parse_args()
+    # `python jobs/X.py` puts jobs/, not the checkout, on sys.path: import this checkout's `audit` even when not installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import torch
 

@@ -49,3 +49,17 @@ def tiny_eps(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_v(tmp_path_factory) -> Path:
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny_v"), "v_prediction", seed=1)
+
+
+@pytest.fixture(scope="module")
+def ray_with_state_api() -> str:
+    """A local Ray on loopback with the dashboard, which serves the state API used to find actor processes; its URL.
+
+    Pass the URL to `ray.util.state` calls: without it they look for a Ray on this machine and fail when
+    another process runs one too.
+    """
+    import ray
+
+    context = ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False, _node_ip_address="127.0.0.1")
+    yield f"http://{context.dashboard_url}"
+    ray.shutdown()

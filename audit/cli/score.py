@@ -21,20 +21,22 @@ CHUNK = 256
 def register(commands) -> None:
     p = commands.add_parser(
         "score", help="score one caption file in this process",
-        description="Score every caption of one .txt (a caption per line), .jsonl or .parquet file and write a "
+        description="Score every caption of one .txt (a caption per line), .jsonl, .parquet or WebDataset .tar file "
+                    "(local, or an s3:// gs:// URI) and write a "
                     "Parquet report sorted by rank (1 = most likely memorized). Rows that cannot be scored are "
                     "kept with a `status` saying why. For sharded or very large inputs use `scan`.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--input", "-i", required=True, help="caption file: .txt, .jsonl or .parquet")
+    p.add_argument("--input", "-i", required=True, help="caption file: .txt, .jsonl, .parquet or .tar (local or s3:// gs://)")
     p.add_argument("--output", "-o", required=True, help="report path (.parquet)")
     p.add_argument("--caption-column", default=None,
                    help="caption field/column (default: jsonl 'caption'; parquet TEXT, caption or text)")
+    p.add_argument("--caption-field", default=None, help="WebDataset: take the caption from this .json field")
     add_model_options(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    frame = read_captions(args.input, args.caption_column)
+    frame = read_captions(args.input, args.caption_column, args.caption_field)
     if not str(args.output).endswith(".parquet"):
         raise ValueError(f"--output must end in .parquet, got {args.output}")
     stage = stage_from_args(args)

@@ -10,15 +10,15 @@ import math
 
 import numpy as np
 
-SAMPLE_POINTS = 32
+SCORE_SAMPLE_SIZE = 32
 
 
 def score_sample(scores: np.ndarray) -> list[float]:
-    """Up to SAMPLE_POINTS evenly spaced order statistics of `scores` (finite values), highest first."""
+    """Up to SCORE_SAMPLE_SIZE evenly spaced order statistics of `scores` (finite values), highest first."""
     ordered = np.sort(scores[np.isfinite(scores)])[::-1]
     if not len(ordered):
         return []
-    picks = np.linspace(0, len(ordered) - 1, min(SAMPLE_POINTS, len(ordered))).round().astype(int)
+    picks = np.linspace(0, len(ordered) - 1, min(SCORE_SAMPLE_SIZE, len(ordered))).round().astype(int)
     return ordered[picks].tolist()
 
 

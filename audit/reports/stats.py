@@ -1,6 +1,6 @@
 """One streaming pass over report/: score histogram, a bounded sample of the two terms, per-shard counts.
 
-Memory is bounded by one Parquet batch plus the sample (at most about SAMPLE_POINTS + FLAGGED_POINTS rows);
+Memory is bounded by one Parquet batch plus the sample (at most about SCATTER_POINTS + FLAGGED_POINTS rows);
 captions are never read. The sample is drawn with a fixed seed, so the same run folder gives the same plots.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 from audit.runfolder.folder import RunFolder
 
 BINS = 60
-SAMPLE_POINTS = 50_000  # unflagged rows in the scatter plot
+SCATTER_POINTS = 50_000  # unflagged rows in the scatter plot
 FLAGGED_POINTS = 10_000  # flagged rows, sampled apart so that a few flagged rows among millions still show
 
 
@@ -54,7 +54,7 @@ def collect_stats(run: RunFolder, summary: dict, cut: float | None) -> RunStats:
     stats = RunStats(edges, np.zeros(max(len(edges) - 1, 0), dtype=np.int64), *(np.array([]),) * 3)
     expected_flagged = max(summary["flagged"], 1)
     p_flagged = min(1.0, FLAGGED_POINTS / expected_flagged)
-    p_other = min(1.0, SAMPLE_POINTS / max(summary["rows_scored"] - summary["flagged"], 1))
+    p_other = min(1.0, SCATTER_POINTS / max(summary["rows_scored"] - summary["flagged"], 1))
     rng = np.random.default_rng(0)
     samples, totals = [], None
     for batch in run.report_batches(["score", "norm", "cosine", "flagged", "source"]):

@@ -3,6 +3,7 @@
 `naive_terms` does four single-row UNet evaluations per caption; `authors_procedure` mimics the
 authors' script, which evaluates the network eight times per prompt (cond and uncond in pipeline-style
 pairs, the timestep pass run twice). Both return the same terms as the engine for n = 1.
+Not used by any command: only by the benchmark (jobs/bench.py) and the engine's parity tests.
 """
 from __future__ import annotations
 

@@ -9,24 +9,14 @@ import time
 
 import pandas as pd
 import pyarrow.parquet as pq
-import pytest
-import ray
 from builders import write_laion
 from ray.util.state import list_actors
 
 from audit.cli.main import main
 
 
-@pytest.fixture(scope="module")
-def ray_with_state_api():
-    """A local Ray with the dashboard, which serves the state API used to find the actor's process."""
-    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-def scorer_actors() -> list:
-    return [a for a in list_actors(detail=True) if "ScorerActor" in a.class_name]
+def scorer_actors(ray_with_state_api: str) -> list:
+    return [a for a in list_actors(address=ray_with_state_api, detail=True) if "ScorerActor" in a.class_name]
 
 
 def test_killed_actor_is_restarted_and_every_row_scored(ray_with_state_api, tiny_eps, tmp_path):
@@ -38,7 +28,7 @@ def test_killed_actor_is_restarted_and_every_row_scored(ray_with_state_api, tiny
          "--generations", "2"])))
     scan.start()
     deadline = time.monotonic() + 240
-    while not (alive := [a for a in scorer_actors() if a.state == "ALIVE"]) and time.monotonic() < deadline:
+    while not (alive := [a for a in scorer_actors(ray_with_state_api) if a.state == "ALIVE"]) and time.monotonic() < deadline:
         time.sleep(0.2)
     [victim] = alive
     while not (parts := list(out.glob("staging/*/parts/*.parquet"))) and time.monotonic() < deadline:
@@ -48,7 +38,7 @@ def test_killed_actor_is_restarted_and_every_row_scored(ray_with_state_api, tiny
     assert scan.is_alive() and written < 240, "the actor must be killed mid-run"
     scan.join(300)
     assert result["code"] == 0
-    [after] = [a for a in scorer_actors() if a.actor_id == victim.actor_id]
+    [after] = [a for a in scorer_actors(ray_with_state_api) if a.actor_id == victim.actor_id]
     assert after.num_restarts >= 1
     report = pd.read_parquet(out / "report")
     assert len(report) == 240 and sorted(report["row_id"]) == list(range(240))

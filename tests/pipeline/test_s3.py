@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.fs as pafs
 import pytest
 import ray
-from builders import write_laion
+from builders import write_laion, write_tar
 from moto.server import ThreadedMotoServer
 
 from audit.cli.main import main
@@ -63,3 +63,15 @@ def test_scan_reads_from_and_writes_to_s3(s3, tiny_eps, tmp_path):
                                             "shard_id": summary["shards"]["failed"][0]["shard_id"],
                                             "reason": "file not found"}]
     assert summary["flagged"] == 9 == int(report["flagged"].sum())
+
+
+def test_score_reads_a_webdataset_tar_from_s3(s3, tiny_eps, tmp_path):
+    """`score` uses the scan's readers: every input kind, every filesystem."""
+    local = write_tar(tmp_path / "shard.tar", 0, 12)
+    with s3.open_output_stream("inputs/wds/shard.tar") as out:
+        out.write(local.read_bytes())
+    assert main(["score", "-i", "s3://inputs/wds/shard.tar", "-o", str(tmp_path / "out.parquet"),
+                 "--model", str(tiny_eps), "--batch-size", "8"]) == 0
+    report = pd.read_parquet(tmp_path / "out.parquet")
+    assert len(report) == 12 and sorted(report["row_id"]) == list(range(12))
+    assert report["key"].notna().all() and (report["status"] == "ok").sum() == 10

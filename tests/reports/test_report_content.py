@@ -12,7 +12,7 @@ import pytest
 from audit.cli.main import main
 from audit.evaluation.metrics import detection_metrics
 from audit.reports.html import build_report
-from audit.reports.stats import FLAGGED_POINTS, SAMPLE_POINTS, collect_stats
+from audit.reports.stats import FLAGGED_POINTS, SCATTER_POINTS, collect_stats
 from audit.runfolder.folder import RunFolder
 from tests.report_run import copy_run, scanned_run, write_run
 
@@ -117,7 +117,7 @@ def test_big_run_plots_read_a_bounded_sample_and_no_captions(tmp_path):
     stats = collect_stats(RunFolder.at(str(folder)), summary, cut=scores[k - 1])
     assert stats.counts.sum() == n and stats.scored == n and stats.n_flagged == k
     assert stats.flagged.sum() == k <= FLAGGED_POINTS  # few flagged rows: all of them are shown
-    assert 0.95 * SAMPLE_POINTS < (~stats.flagged).sum() < 1.05 * SAMPLE_POINTS
+    assert 0.95 * SCATTER_POINTS < (~stats.flagged).sum() < 1.05 * SCATTER_POINTS
     assert stats.shards == {f"s{i}.parquet": {"rows": n // 3, "scored": n // 3,
                                               "flagged": int(np.sum(np.arange(i, k, 3) < k))} for i in range(3)}
     again = collect_stats(RunFolder.at(str(folder)), summary, cut=scores[k - 1])
