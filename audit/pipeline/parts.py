@@ -55,7 +55,7 @@ def finalize_shard(output: str, shard: Shard, shard_rows: int) -> dict:
     storage.write_table(folder.fs, folder.scores(shard.shard_id), pa.table(columns))
     status = scored["status"].to_numpy(zero_copy_only=False)
     ok = status == OK
-    marker = {"source": shard.source, "rows": shard_rows, "scored": int(ok.sum()),
+    marker = {"source": shard.source, "input": shard.identity, "rows": shard_rows, "scored": int(ok.sum()),
               "status_counts": {str(k): int(v) for k, v in zip(*np.unique(status, return_counts=True))},
               "score_sample": score_sample(scored["score"].to_numpy(zero_copy_only=False)[ok])}
     storage.write_json(folder.fs, folder.done(shard.shard_id), marker)

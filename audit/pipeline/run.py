@@ -1,7 +1,8 @@
 """Run a scan: expand inputs, score the unfinished shards on Ray (read -> score -> write), rank, summarize.
 
-Resume: a shard with a done marker is never read again; the rest are redone from scratch. The
-report is rebuilt from all finished shards each time, so it equals that of an uninterrupted run.
+Resume: a shard whose done marker names the input's current identity (size, modification time) is not
+read again; the rest, and inputs changed since, are redone from scratch. The report is rebuilt from all
+finished shards each time, so it equals that of an uninterrupted run.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from audit.readers.inputs import Shard, expand_inputs
 from audit.reports.html import write_html_report
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
-from audit.runfolder.params import check_or_store, score_params
+from audit.runfolder.guard import claim, locked
+from audit.runfolder.params import check_or_store, scan_identity, score_params
 from audit.scoring.stage import ScoreStage
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,13 @@ def _markers(folder: RunFolder, shards: list[Shard]) -> list[tuple[str, dict]]:
     return [(s.shard_id, storage.read_json(folder.fs, folder.done(s.shard_id))) for s in shards if s.shard_id in done]
 
 
+def _still_valid(markers: list[tuple[str, dict]], shards: list[Shard]) -> tuple[set[str], list[str]]:
+    """Ids of finished shards whose input is unchanged, and the sources of those whose input changed."""
+    identity = {s.shard_id: s.identity for s in shards}
+    valid = {sid for sid, m in markers if identity[sid] is not None and m.get("input") == identity[sid]}
+    return valid, [m["source"] for sid, m in markers if sid not in valid]
+
+
 def _describe(stage: ScoreStage, resources: dict) -> dict:
     """`ScoreStage.metadata()`, computed by a task with the actors' resources (the driver may lack a GPU)."""
     try:
@@ -42,16 +51,33 @@ def _describe(stage: ScoreStage, resources: dict) -> dict:
         raise err.cause from None
 
 
+def _carry_or_drop_mitigations(folder: RunFolder, summary: dict) -> None:
+    """Keep an earlier mitigation's summary if it came from this very report, else delete its outputs."""
+    try:
+        before = storage.read_json(folder.fs, folder.path("summary.json")) if folder.exists("summary.json") else {}
+    except ValueError:
+        before = {}
+    if before.get("scan_id") == summary["scan_id"]:
+        if "mitigation" in before:
+            summary["mitigation"] = before["mitigation"]
+    elif dropped := folder.drop_mitigations():
+        log.warning("removed %s: they came from an earlier report of other rows", ", ".join(dropped))
+
+
 def run_scan(options: ScanOptions) -> dict:
     """Scan `options.inputs` into `options.output`; return the summary (also written as summary.json)."""
     start = time.monotonic()
-    shards = expand_inputs(options.inputs)
     folder = RunFolder.at(options.output)
-    with connected(options.address):
+    claim(folder)
+    shards = expand_inputs(options.inputs, exclude=folder.root)
+    with locked(folder, "scan"), connected(options.address):
         pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
         metadata = _describe(options.stage, pool.resources)
-        check_or_store(folder, score_params(metadata, options.caption_column, options.caption_field))
-        done = folder.done_ids()
+        params = score_params(metadata, options.caption_column, options.caption_field)
+        check_or_store(folder, params)
+        done, changed = _still_valid(_markers(folder, shards), shards)
+        for source in changed:
+            log.warning("%s changed (or vanished) since it was scored: scoring it again", source)
         todo = [s for s in shards if s.shard_id not in done]
         log.info("%d shards: %d finished before, %d to score with %d actor(s) (%s)", len(shards),
                  len(shards) - len(todo), len(todo), pool.size, pool.resources)
@@ -68,6 +94,9 @@ def run_scan(options: ScanOptions) -> dict:
               "rows_this_run": rows_now,
               "captions_per_second": round(rows_now / scoring_seconds, 2) if rows_now else None}
     summary = build_summary(shards, markers, failures, len(shards) - len(todo), flagging, flagged, metadata, timing)
+    summary["shards"]["rescored_changed"] = changed
+    summary["scan_id"] = scan_identity(params, markers)
+    _carry_or_drop_mitigations(folder, summary)
     storage.write_json(folder.fs, folder.path("summary.json"), summary)
     write_html_report(options.output)
     return summary

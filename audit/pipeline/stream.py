@@ -25,7 +25,9 @@ READ_CPUS = WRITE_CPUS = 0.25  # unlike the actors (0.5 by default), so Ray Data
 
 def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, pool: PoolOptions) -> dict[str, str]:
     """Score every row of `todo` into scores/ and done/; return shard id -> reason for shards that failed."""
-    for shard in todo:
+    for shard in todo:  # the done marker first: results of an input that changed must never count again
+        storage.remove_file(folder.fs, folder.done(shard.shard_id))
+        storage.remove_file(folder.fs, folder.scores(shard.shard_id))
         storage.remove_tree(folder.fs, folder.staging(shard.shard_id))
         storage.remove_file(folder.fs, folder.failed(shard.shard_id))
     out = folder.address

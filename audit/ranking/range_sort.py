@@ -60,7 +60,12 @@ def _write_flagged(folder: RunFolder, schema: pa.Schema) -> None:
 
 def rank_finished_shards(folder: RunFolder, markers: list[tuple[str, dict]], flagging: Flagging, metadata: dict,
                        rows_per_file: int) -> int:
-    """Rank the finished shards (`(shard_id, done marker)` in input order) into report/; return flagged rows."""
+    """Rank the finished shards (`(shard_id, done marker)`) into report/; return flagged rows.
+
+    A row's `row_id` is its position in the inputs taken in address order: the same whatever order the
+    inputs are given in, and its score ties are broken by it.
+    """
+    markers = sorted(markers, key=lambda marker: marker[1]["source"])  # row ids in address order: stable
     total = sum(m["rows"] for _, m in markers)
     scored = sum(m["scored"] for _, m in markers)
     plan = Plan(cut_points([(m["score_sample"], m["scored"]) for _, m in markers], rows_per_file),

@@ -23,11 +23,13 @@ GLOB_REGEX = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
 
 @dataclass(frozen=True)
 class Shard:
-    """One input file: its address as given (`source`), how to read it, and its id in the output folder."""
+    """One input file: its address as given (`source`), how to read it, its id in the output folder, and
+    `identity`, what says the file changed (size and modification time; None when it is missing)."""
 
     source: str
     kind: str
     shard_id: str
+    identity: str | None = None
 
 
 def _kind(path: str) -> str | None:
@@ -35,12 +37,19 @@ def _kind(path: str) -> str | None:
     return next((k for ext, k in KINDS.items() if name.endswith(ext)), None)
 
 
-def _shard(source: str) -> Shard:
+def identity(info: pafs.FileInfo) -> str | None:
+    """Size and modification time of a file as its filesystem reports them; None if it is not a file."""
+    if info.type != pafs.FileType.File:
+        return None
+    return f"size={info.size};mtime_ns={info.mtime_ns}"
+
+
+def _shard(source: str, info: pafs.FileInfo) -> Shard:
     kind = _kind(source)
     if kind is None:
         raise InputError(f"{source}: unsupported input type (use .parquet, .tar, .txt or .jsonl)")
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", source.rstrip("/").rsplit("/", 1)[-1])[:80]
-    return Shard(source, kind, f"{stem}-{hashlib.sha1(source.encode()).hexdigest()[:10]}")
+    return Shard(source, kind, f"{stem}-{hashlib.sha1(source.encode()).hexdigest()[:10]}", identity(info))
 
 
 def _address(path: str, like: str) -> str:
@@ -55,30 +64,38 @@ def _glob_regex(pattern: str) -> re.Pattern:
     return re.compile("".join(GLOB_REGEX.get(t, re.escape(t)) for t in GLOB_TOKENS.split(pattern)) + r"\Z")
 
 
-def _listing(pattern: str) -> list[str]:
-    """Supported files in a folder (recursively) or matching a glob, as addresses."""
+def _inside(path: str, folder: str | None) -> bool:
+    return folder is not None and (path == folder or path.startswith(folder.rstrip("/") + "/"))
+
+
+def _listing(pattern: str, exclude: str | None) -> list[tuple[str, pafs.FileInfo]]:
+    """Supported files in a folder (recursively) or matching a glob, as (address, info), none under `exclude`."""
     fs, path = storage.resolve(pattern)
     glob = WILDCARDS.search(path)
     base = path[: path.rfind("/", 0, glob.start())] if glob else path
     recursive = not glob or "/" in path[glob.start():] or "**" in path
     infos = fs.get_file_info(pafs.FileSelector(base, recursive=recursive, allow_not_found=True))
     match = _glob_regex(path).match if glob else None
-    found = sorted(i.path for i in infos if i.type == pafs.FileType.File and _kind(i.path)
-                   and (match is None or match(i.path)))
-    return [_address(p, pattern) for p in found]
+    found = sorted((i for i in infos if i.type == pafs.FileType.File and _kind(i.path) and not _inside(i.path, exclude)
+                    and (match is None or match(i.path))), key=lambda i: i.path)
+    return [(_address(i.path, pattern), i) for i in found]
 
 
-def expand_inputs(inputs: list[str]) -> list[Shard]:
-    """Shards in input order, duplicates removed; a named file that is missing stays (its shard will fail)."""
-    sources: list[str] = []
+def expand_inputs(inputs: list[str], exclude: str | None = None) -> list[Shard]:
+    """Shards in input order, duplicates removed; a named file that is missing stays (its shard will fail).
+
+    Folder listings and globs skip files under `exclude` (the scan's own output folder, in filesystem form).
+    """
+    sources: dict[str, pafs.FileInfo] = {}
     for given in inputs:
         for item in braceexpand(given):
             fs, path = storage.resolve(item)
-            if WILDCARDS.search(path) or fs.get_file_info(path).type == pafs.FileType.Directory:
-                matched = _listing(item)
+            info = None if WILDCARDS.search(path) else fs.get_file_info(path)
+            if info is None or info.type == pafs.FileType.Directory:
+                matched = _listing(item, exclude)
                 if not matched:
                     raise InputError(f"{item}: no .parquet, .tar, .txt or .jsonl files found")
-                sources += matched
+                sources |= {address: found for address, found in matched if address not in sources}
             else:
-                sources.append(item if storage.is_uri(item) else path)
-    return [_shard(s) for s in dict.fromkeys(sources)]
+                sources.setdefault(item if storage.is_uri(item) else path, info)
+    return [_shard(source, info) for source, info in sources.items()]

@@ -1,8 +1,10 @@
-"""Release gate on a run folder: usable and complete (else ValueError), then within the given limits."""
+"""Release gate on a run folder: judged on the folder's own evidence (shard markers, report/ itself), with
+summary.json only as a claim to check against it; then within the given limits."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from audit.reports.evidence import Evidence, collect_evidence
 from audit.runfolder.folder import RunFolder
 
 
@@ -12,46 +14,59 @@ class Verdict:
     reason: str
 
 
-def _checked_summary(run: RunFolder) -> dict:
-    """summary.json of a complete run whose report/ and flagged.parquet agree with it; ValueError otherwise."""
+def _claims(run: RunFolder) -> tuple[dict, list, int, int, int, dict]:
+    """summary.json's flagging rule, failed shards, rows read, flagged and not-scored rows; ValueError if malformed."""
     summary = run.summary()
     try:
-        failed, total = summary["shards"]["failed"], summary["shards"]["total"]
-        rows_read, flagged = summary["rows_read"], summary["flagged"]
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"{run.address}: summary.json lacks {err}") from None
-    if failed:
-        first = failed[0]
-        raise ValueError(f"partial run: {len(failed)} of {total} shards failed ({first['source']}: "
-                         f"{first['reason']}); run the same scan again to finish them")
-    report_rows = run.report_rows()
-    if report_rows != rows_read:
-        raise ValueError(f"report/ has {report_rows:,} rows but summary.json says {rows_read:,} were read")
+        rule, failed, total = summary["flagging"], list(summary["shards"]["failed"]), int(summary["shards"]["total"])
+        not_scored = {str(k): int(v) for k, v in dict(summary["rows_not_scored"]).items()}
+        rule = {key: rule[key] for key in ("threshold", "top_k", "chosen_by")}
+        claims = (rule, failed, int(summary["rows_read"]), int(summary["flagged"]), total, not_scored)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ValueError(f"{run.address}: summary.json is malformed ({type(err).__name__}: {err})") from None
+    return claims
+
+
+def _judgeable(run: RunFolder) -> tuple[dict, Evidence]:
+    """The flagging rule and the evidence of a complete run whose files agree; ValueError otherwise."""
+    rule, failed, rows_read, flagged, total, not_scored = _claims(run)
+    evidence = collect_evidence(run)
+    failures = failed or evidence.failed
+    if failures:
+        first = failures[0]
+        raise ValueError(f"partial run: {max(len(failed), len(evidence.failed))} of {total} shards failed "
+                         f"({first.get('source')}: {first.get('reason')}); run the same scan again to finish them")
+    if evidence.done_rows is not None and evidence.done_rows != evidence.rows:
+        raise ValueError(f"report/ has {evidence.rows:,} rows but the done markers count {evidence.done_rows:,}")
+    if evidence.rows != rows_read:
+        raise ValueError(f"report/ has {evidence.rows:,} rows but summary.json says {rows_read:,} were read")
     flagged_rows = run.flagged_rows()
-    if flagged_rows != flagged:
-        raise ValueError(f"flagged.parquet has {flagged_rows:,} rows but summary.json says {flagged:,}")
-    return summary
+    if flagged_rows != flagged or evidence.flagged != flagged:
+        raise ValueError(f"flagged.parquet has {flagged_rows:,} rows and report/ flags {evidence.flagged:,}, "
+                         f"but summary.json says {flagged:,}")
+    if sum(evidence.not_scored.values()) != sum(not_scored.values()):
+        raise ValueError(f"report/ has {sum(evidence.not_scored.values()):,} rows not scored but summary.json "
+                         f"says {sum(not_scored.values()):,}")
+    return rule, evidence
 
 
 def check_run(address: str, max_flagged: int | None, max_failed_rows: int | None) -> Verdict:
     """Pass when at most `max_flagged` rows were flagged and at most `max_failed_rows` could not be scored
-    (None: no limit). ValueError/OSError when the folder cannot be judged: missing or unreadable files,
-    failed shards (their rows were never looked at), or a flagged limit on a run that had no flagging rule.
+    (None: no limit). ValueError/OSError when the folder cannot be judged: missing, unreadable or disagreeing
+    files, failed shards (their rows were never looked at), or a flagged limit on a run with no flagging rule.
     """
-    run = RunFolder.at(address)
-    summary = _checked_summary(run)
-    rule, flagged = summary["flagging"], summary["flagged"]
+    rule, evidence = _judgeable(RunFolder.at(address))
     if max_flagged is not None and rule["threshold"] is None and rule["top_k"] is None:
         raise ValueError("the run had no flagging rule, so its flagged count means nothing: scan with --threshold, "
                          "--top-k, --top-fraction or a profile with a threshold")
-    failed_rows = sum(summary["rows_not_scored"].values())
+    flagged, failed_rows = evidence.flagged, sum(evidence.not_scored.values())
     if max_flagged is not None and flagged > max_flagged:
         return Verdict(False, f"{flagged:,} rows flagged ({rule['chosen_by']}), more than --max-flagged "
                               f"{max_flagged:,}")
     if max_failed_rows is not None and failed_rows > max_failed_rows:
-        reasons = ", ".join(f"{k} {v:,}" for k, v in summary["rows_not_scored"].items())
+        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(evidence.not_scored.items()))
         return Verdict(False, f"{failed_rows:,} rows not scored ({reasons}), more than --max-failed-rows "
                               f"{max_failed_rows:,}")
     limits = [f"{flagged:,} flagged (limit {max_flagged if max_flagged is not None else 'none'})",
               f"{failed_rows:,} not scored (limit {max_failed_rows if max_failed_rows is not None else 'none'})"]
-    return Verdict(True, f"{', '.join(limits)} of {summary['rows_read']:,} rows")
+    return Verdict(True, f"{', '.join(limits)} of {evidence.rows:,} rows")

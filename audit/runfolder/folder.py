@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from audit.runfolder import storage
 from audit.schemas import SHOWN
 
+MITIGATION_OUTPUTS = ("mitigations.parquet", "embeddings", "mitigation")  # derived from one report
 NULLABLE = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}  # pandas types that keep nulls
 
 
@@ -71,6 +72,16 @@ class RunFolder:
         except json.JSONDecodeError as err:
             raise ValueError(f"{self.address}: summary.json is not valid JSON ({err})") from None
 
+    def drop_mitigations(self) -> list[str]:
+        """Delete what a mitigation derived from an earlier report (it describes other rows); return what was."""
+        present = [name for name in MITIGATION_OUTPUTS if self.exists(name)]
+        for name in present:
+            if self.fs.get_file_info(self.path(name)).type == pafs.FileType.Directory:
+                storage.remove_tree(self.fs, self.path(name))
+            else:
+                storage.remove_file(self.fs, self.path(name))
+        return present
+
     def report_files(self) -> list[str]:
         """The report/ parts in rank order; ValueError if there are none."""
         files = storage.list_files(self.fs, self.path("report"), ".parquet")
@@ -80,6 +91,10 @@ class RunFolder:
 
     def _file(self, path: str) -> pq.ParquetFile:
         return pq.ParquetFile(path, filesystem=self.fs)
+
+    def report_columns(self) -> list[str]:
+        """Column names of the report."""
+        return self._file(self.report_files()[0]).schema_arrow.names
 
     def report_rows(self) -> int:
         """Rows in report/, from the Parquet footers."""

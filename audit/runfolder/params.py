@@ -1,11 +1,14 @@
 """The parameters that determine a scan's scores, stored in the output folder and checked on resume."""
 from __future__ import annotations
 
+import hashlib
+import json
+
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 
-SCORE_KEYS = ("model", "prediction_type", "dtype", "seed", "generations", "t_hi", "t_lo", "authors_sd2",
-              "w_norm", "w_cos")
+SCORE_KEYS = ("model", "model_fingerprint", "prediction_type", "dtype", "seed", "generations", "t_hi", "t_lo",
+              "authors_sd2", "w_norm", "w_cos")
 
 
 def score_params(metadata: dict, caption_column: str | None, caption_field: str | None) -> dict:
@@ -25,3 +28,13 @@ def check_or_store(folder: RunFolder, params: dict) -> None:
     if changed:
         raise ValueError(f"{folder.root} holds a scan with other score parameters ({'; '.join(changed)}); "
                          f"use a new output folder or the same options")
+
+
+def scan_identity(params: dict, markers: list[tuple[str, dict]]) -> str:
+    """What a scan's report was made of: its parameters and each finished input's identity and row count.
+
+    Results derived from a report (mitigations, embeddings) record it; a different one means they are stale.
+    """
+    inputs = sorted((m["source"], m.get("input"), m["rows"]) for _, m in markers)
+    text = json.dumps({"params": params, "inputs": inputs}, sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from audit import __version__
+from audit.model.fingerprint import fingerprint, local_folder
 from audit.model.loader import load_model
 from audit.readers.status import OK, combine_status
 from audit.scoring.engine import ScoreConfig, Scorer
@@ -61,6 +62,7 @@ class ScoreStage:
         """Everything that determines the numbers, for the report's schema metadata."""
         scorer = self.scorer
         return {"tool": "audit", "version": __version__, "model": scorer.model.source,
+                "model_fingerprint": fingerprint(local_folder(scorer.model.source)),
                 "prediction_type": scorer.model.prediction_type, "dtype": self.dtype,
                 "device": str(scorer.model.device), "seed": self.config.seed, "generations": self.config.generations,
                 "t_hi": scorer.t_hi, "t_lo": scorer.t_lo, "authors_sd2": self.config.authors_sd2,

@@ -96,3 +96,50 @@ def test_check_refuses_a_flagged_limit_without_a_flagging_rule(tmp_path, capsys)
     with pytest.raises(SystemExit) as exit_info:
         main(["check", str(folder), "--max-flagged", "-1"])
     assert exit_info.value.code == 2
+
+
+def _failed_marker(folder):
+    """A shard failed, as the scan records it in failed/, but summary.json no longer names it."""
+    (folder / "failed").mkdir(exist_ok=True)
+    (folder / "failed" / "c-0123456789.json").write_text(json.dumps({"source": "/in/c.tar", "reason": "corrupt tar"}))
+
+
+def _forget(key):
+    def damage(folder):
+        summary = json.loads((folder / "summary.json").read_text())
+        if key == "flagged":
+            summary["flagged"] = 0
+        else:
+            del summary[key]
+        (folder / "summary.json").write_text(json.dumps(summary))
+    return damage
+
+
+def _malformed(folder):
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["shards"] = 5
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+@pytest.mark.parametrize("damage,message", [
+    (_failed_marker, "partial run: 1 of 2 shards failed (/in/c.tar: corrupt tar)"),
+    (_forget("flagged"), f"report/ flags {TOP_K}, but summary.json says 0"),
+    (_malformed, "summary.json is malformed (TypeError"),
+    (_forget("rows_not_scored"), "summary.json is malformed (KeyError"),
+    (lambda f: shutil.rmtree(f / "done"), "no done/ markers"),
+])
+def test_gate_trusts_the_folder_not_the_summary(run, tmp_path, capsys, damage, message):
+    folder = copy_run(run, tmp_path / "run")
+    damage(folder)
+    assert main(["check", str(folder), "--max-flagged", "100"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_gate_counts_unscored_rows_from_the_report(run, tmp_path, capsys):
+    folder = copy_run(run, tmp_path / "run")
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["rows_not_scored"] = {"empty": 0, "null": 0}  # a summary that hides the two unscored rows
+    (folder / "summary.json").write_text(json.dumps(summary))
+    assert main(["check", str(folder), "--max-flagged", "100", "--max-failed-rows", "0"]) == 2
+    assert "report/ has 2 rows not scored but summary.json says 0" in capsys.readouterr().err

@@ -1,0 +1,50 @@
+"""What a run folder's own files say, apart from summary.json: markers of finished and failed shards, and the
+report's rows, statuses and flags counted from report/ itself (one Parquet batch in memory at a time)."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from audit.readers.status import OK
+from audit.runfolder import storage
+from audit.runfolder.folder import RunFolder
+
+
+@dataclass
+class Evidence:
+    """Counts from the folder's files: report rows, flagged rows, rows not scored by reason, shard markers."""
+
+    rows: int = 0
+    flagged: int = 0
+    not_scored: Counter = field(default_factory=Counter)
+    done_rows: int | None = None  # None: the folder has no done markers to count (a hand-made folder)
+    failed: list[dict] = field(default_factory=list)
+
+
+def _markers(run: RunFolder, kind: str) -> list[dict]:
+    return [storage.read_json(run.fs, p) for p in storage.list_files(run.fs, run.path(kind), ".json")]
+
+
+def collect_evidence(run: RunFolder) -> Evidence:
+    """Count report/ (status, flagged) and read the done/ and failed/ markers; ValueError if done/ is missing
+    from a folder a scan wrote (it has run.json)."""
+    found = Evidence(failed=_markers(run, "failed"))
+    done = _markers(run, "done")
+    if done:
+        found.done_rows = sum(int(m["rows"]) for m in done)
+    elif run.exists("run.json"):
+        raise ValueError(f"{run.address}: no done/ markers: this scan finished no shard")
+    columns = ["flagged", "status"] if "status" in run.report_columns() else ["flagged", "score"]
+    for batch in run.report_batches(columns):
+        flags = batch.column("flagged").to_numpy(zero_copy_only=False).astype(bool)
+        found.rows += len(flags)
+        found.flagged += int(flags.sum())
+        if "status" in columns:
+            status = np.asarray(batch.column("status").to_pylist(), dtype=object)
+            found.not_scored.update(str(s) for s in status[status != OK])
+        else:  # hand-made folders without statuses: a row without a score was not scored
+            score = batch.column("score").to_numpy(zero_copy_only=False).astype(float)
+            found.not_scored["no score"] += int((~np.isfinite(score)).sum())
+    return found

@@ -1,0 +1,89 @@
+"""Guarding a run folder: refuse a folder this tool did not create, and one scan or mitigation at a time.
+
+A folder is ours when it is missing, empty, or holds run.json. The lock, run.lock, names its owner
+(host, process, start time); it is stale when its owner's process is gone on this host. On another host
+the owner cannot be checked: the message says which file to remove once no run uses the folder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import pyarrow.fs as pafs
+
+from audit.runfolder import storage
+from audit.runfolder.folder import RunFolder
+
+LOCK = "run.lock"
+
+
+def claim(folder: RunFolder) -> None:
+    """ValueError if the folder holds files and is not a run folder: never write into someone else's files."""
+    entries = folder.fs.get_file_info(pafs.FileSelector(folder.root, allow_not_found=True))
+    if any(e.base_name != LOCK for e in entries) and not folder.exists("run.json"):
+        raise ValueError(f"{folder.address} is not empty and not an audit run folder (no run.json); "
+                         f"choose a new or empty output folder")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owner(folder: RunFolder) -> dict | None:
+    """The current lock's owner, or None when there is no lock or its owner died on this host."""
+    if not folder.exists(LOCK):
+        return None
+    try:
+        owner = storage.read_json(folder.fs, folder.path(LOCK))
+    except (OSError, ValueError):
+        return None  # a lock cut short by a crash while it was written
+    if owner.get("host") == socket.gethostname() and not _alive(int(owner.get("pid", -1))):
+        return None
+    return owner
+
+
+def _write_exclusive(folder: RunFolder, owner: dict) -> bool:
+    """Create run.lock if absent: atomic on local disk (O_EXCL); object stores have no such call, so a
+    check-then-write there only narrows the window."""
+    data = json.dumps(owner).encode()
+    if isinstance(folder.fs, pafs.LocalFileSystem):
+        os.makedirs(folder.root, exist_ok=True)
+        try:
+            fd = os.open(folder.path(LOCK), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        return True
+    if folder.exists(LOCK):
+        return False
+    storage.write_bytes(folder.fs, folder.path(LOCK), data)
+    return True
+
+
+@contextmanager
+def locked(folder: RunFolder, command: str) -> Iterator[None]:
+    """Hold run.lock while `command` writes into the folder; ValueError if a live run holds it."""
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "command": command,
+          "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    while not _write_exclusive(folder, me):
+        owner = _owner(folder)
+        if owner is not None:
+            raise ValueError(f"{folder.address} is in use by {owner.get('command', 'a run')} (process "
+                             f"{owner.get('pid')} on {owner.get('host')} since {owner.get('since')}); wait for it, "
+                             f"or remove {folder.path(LOCK)} if no run uses the folder")
+        storage.remove_file(folder.fs, folder.path(LOCK))  # stale: its owner is gone
+    try:
+        yield
+    finally:
+        storage.remove_file(folder.fs, folder.path(LOCK))
