@@ -15,7 +15,8 @@ EPILOG = """\
 inputs: Parquet files (LAION: TEXT column; img2dataset: caption), WebDataset .tar shards (caption from
 the .txt member, or --caption-field of the .json member), .txt (a caption per line) or .jsonl files;
 folders, globs and brace patterns (shards/{00000..00099}.tar); local paths or s3:// / gs:// URIs.
-Each input file is one shard.
+Each input file is a shard, split into units of work: a Parquet file into runs of whole row
+groups of up to --unit-rows rows; a .tar, .txt or .jsonl file is one unit.
 
 output folder: scores/ and done/ per shard, report/ (Parquet dataset sorted by rank), flagged.parquet,
 summary.json, report.html and plots/ (rewrite them with `report`). Run the same command again to
@@ -36,13 +37,25 @@ def register(commands) -> None:
                     "report (rank 1 = most likely memorized). Rows that cannot be scored are kept with a status.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", help="input files, folders, globs or brace patterns (local or s3:// gs://)")
-    p.add_argument("--output", "-o", required=True, help="output folder (local or s3:// gs://); reuse it to resume")
+    p.add_argument("--output", "-o", default=None,
+                   help="output folder (local or s3:// gs://); reuse it to resume (required unless --plan)")
+    plan = p.add_argument_group("plan")
+    plan.add_argument("--plan", action="store_true",
+                      help="print files, rows (from Parquet footers; other kinds counted), units and an estimate of "
+                           "GPU-hours for 1, 8 and 64 GPUs, then exit: nothing is scored, no weights are loaded")
+    plan.add_argument("--json", action="store_true", help="with --plan: print the plan as JSON")
+    plan.add_argument("--rate", type=float, default=None,
+                      help="with --plan: captions/s of one GPU on this model (default: scaled by FLOPs from a "
+                           "measured H200 run of SD 1.4)")
     p.add_argument("--caption-column", default=None, help="Parquet/jsonl caption column (default: TEXT, caption, text)")
     p.add_argument("--caption-field", default=None, help="WebDataset: take the caption from this .json field")
     p.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--actors", type=at_least(1), default=None, help="scoring actors (default: one per GPU, else 1)")
     p.add_argument("--actor-cpus", type=float, default=None, help="CPUs per actor (default 1 with a GPU, else 0.5)")
     p.add_argument("--rows-per-file", type=at_least(1), default=500_000, help="about this many rows per report file")
+    p.add_argument("--unit-rows", type=at_least(1), default=100_000,
+                   help="rows per unit of work: Parquet files are split into runs of whole row groups of up to "
+                        "this many rows, each read, scored, kept and resumed on its own (default 100000)")
     flag = p.add_mutually_exclusive_group()
     flag.add_argument("--threshold", type=float, default=None, help="flag rows scoring above this (default: the "
                       "profile's calibrated threshold, e.g. from --profile written by `evaluate`)")
@@ -62,10 +75,15 @@ def options_from_args(args: argparse.Namespace):
     return ScanOptions(inputs=args.inputs, output=args.output, stage=stage_from_args(args),
                        caption_column=args.caption_column, caption_field=args.caption_field, actors=args.actors,
                        actor_cpus=args.actor_cpus, address=args.address, threshold=args.threshold,
-                       top_k=args.top_k, top_fraction=args.top_fraction, rows_per_file=args.rows_per_file)
+                       top_k=args.top_k, top_fraction=args.top_fraction, rows_per_file=args.rows_per_file,
+                       unit_rows=args.unit_rows)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plan:
+        return print_plan(args)
+    if args.output is None:
+        raise ValueError("scan needs --output (or --plan to only plan)")
     from audit.pipeline.run import run_scan
 
     summary = run_scan(options_from_args(args))
@@ -78,3 +96,14 @@ def run(args: argparse.Namespace) -> int:
     if args.mitigate:
         mitigate_run(mitigation_options(args, args.output, args.threshold))
     return EXIT_PARTIAL if failed else 0
+
+
+def print_plan(args: argparse.Namespace) -> int:
+    """`scan --plan`: the plan on stdout, as text or JSON."""
+    import json
+
+    from audit.pipeline.plan import format_plan, plan_scan
+
+    plan = plan_scan(args.inputs, args.model, args.unit_rows, args.rate)
+    print(json.dumps(plan, indent=2) if args.json else format_plan(plan))
+    return 0

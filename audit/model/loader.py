@@ -77,6 +77,15 @@ def _load_errors(source: str, allow_pickle: bool):
         raise ModelLoadError(f"{source}: {first}{hint}") from None
 
 
+def is_local(source: str) -> bool:
+    """True for a model folder, False for a hub id; ModelLoadError for a path that names no folder."""
+    if os.path.isdir(source):
+        return True
+    if source.startswith(("/", ".", "~")) or source.count("/") != 1:
+        raise ModelLoadError(f"{source}: no such model folder")
+    return False
+
+
 def load_model(source: str | None = None, device: str = "auto", dtype: str = "float32",
                allow_pickle: bool = False) -> ModelComponents:
     """Load a pipeline's UNet, text encoder, tokenizer and scheduler config (default: the bundled canary).
@@ -87,9 +96,7 @@ def load_model(source: str | None = None, device: str = "auto", dtype: str = "fl
     if dtype not in DTYPES:
         raise ModelLoadError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     dev, torch_dtype = resolve_device(device), DTYPES[dtype]
-    local = os.path.isdir(source)
-    if not local and (source.startswith(("/", ".", "~")) or source.count("/") != 1):
-        raise ModelLoadError(f"{source}: no such model folder")
+    local = is_local(source)
     index = _read_model_index(source, local)
     for part in ("unet", "text_encoder", "tokenizer", "scheduler"):
         if part not in index:

@@ -22,3 +22,4 @@ class ScanOptions:
     top_k: int | None = None
     top_fraction: float | None = None
     rows_per_file: int = 500_000
+    unit_rows: int = 100_000

@@ -29,7 +29,7 @@ def write_parts(batch: pa.Table, output: str) -> pa.Table:
     return pa.Table.from_pylist([dict(zip(schemas.PART.names, r)) for r in records], schema=schemas.PART)
 
 
-def _scored_rows(folder: RunFolder, shard_id: str, shard_rows: int) -> pa.Table:
+def _scored_rows(folder: RunFolder, shard_id: str, first: int, shard_rows: int) -> pa.Table:
     """All parts of a shard in row order, each row once (a retried batch may have written a part twice)."""
     paths = storage.list_files(folder.fs, folder.staging(shard_id, "parts"), ".parquet")
     table = pa.concat_tables([storage.read_table(folder.fs, p) for p in paths]) if paths \
@@ -39,15 +39,16 @@ def _scored_rows(folder: RunFolder, shard_id: str, shard_rows: int) -> pa.Table:
     keep = np.ones(len(index), dtype=bool)
     keep[1:] = np.diff(index) != 0
     table = table.filter(pa.array(keep))
-    if table.num_rows != shard_rows or not np.array_equal(table["row_index"].to_numpy(), np.arange(shard_rows)):
-        raise RuntimeError(f"shard {shard_id}: scored rows do not cover rows 0..{shard_rows - 1}")
+    expected = np.arange(first, first + shard_rows)
+    if table.num_rows != shard_rows or not np.array_equal(table["row_index"].to_numpy(), expected):
+        raise RuntimeError(f"shard {shard_id}: scored rows do not cover rows {first}..{first + shard_rows - 1}")
     return table
 
 
 def finalize_shard(output: str, shard: Shard, shard_rows: int) -> dict:
     """Join scores with passthrough columns into scores/<shard>.parquet, then write its done marker."""
     folder = RunFolder.at(output)
-    scored = _scored_rows(folder, shard.shard_id, shard_rows)
+    scored = _scored_rows(folder, shard.shard_id, shard.first_row, shard_rows)
     extra = storage.read_table(folder.fs, folder.staging(shard.shard_id, "input.parquet"))
     columns = {"source": pa.array([shard.source] * shard_rows, pa.string()), "row_index": scored["row_index"]}
     columns |= {name: scored[name] for name in SCORE_COLUMNS}
@@ -55,7 +56,8 @@ def finalize_shard(output: str, shard: Shard, shard_rows: int) -> dict:
     storage.write_table(folder.fs, folder.scores(shard.shard_id), pa.table(columns))
     status = scored["status"].to_numpy(zero_copy_only=False)
     ok = status == OK
-    marker = {"source": shard.source, "input": shard.identity, "rows": shard_rows, "scored": int(ok.sum()),
+    marker = {"source": shard.source, "input": shard.identity, "first_row": shard.first_row, "rows": shard_rows,
+              "scored": int(ok.sum()),
               "status_counts": {str(k): int(v) for k, v in zip(*np.unique(status, return_counts=True))},
               "score_sample": score_sample(scored["score"].to_numpy(zero_copy_only=False)[ok])}
     storage.write_json(folder.fs, folder.done(shard.shard_id), marker)

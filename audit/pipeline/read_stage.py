@@ -1,6 +1,6 @@
-"""The pipeline's read stage: one task per shard reads it, stores its passthrough columns, emits caption rows.
+"""The pipeline's read stage: one task per unit reads it, stores its passthrough columns, emits caption rows.
 
-A shard that cannot be read gets a failure record in failed/ and emits nothing: only that shard fails.
+A unit that cannot be read gets a failure record in failed/: only that unit fails.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from audit import schemas
 from audit.pipeline.parts import finalize_shard
-from audit.readers.dispatch import read_shard
+from audit.readers.dispatch import ShardRows, iter_shard
 from audit.readers.inputs import Shard
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
@@ -29,28 +29,57 @@ def failure_reason(err: Exception) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+def _read_chunks(shard: Shard, rows: ShardRows, first: int, total: int) -> Iterator[pa.Table]:
+    """READ tables of at most CHUNK_ROWS rows of one piece of a unit, starting at file row `first`."""
+    n = len(rows.captions)
+    for start in range(0, n, CHUNK_ROWS):
+        stop = min(n, start + CHUNK_ROWS)
+        size = stop - start
+        columns = [pa.array([shard.shard_id] * size), pa.array(range(first + start, first + stop), pa.int64()),
+                   pa.array([total] * size, pa.int64()), pa.array(rows.captions[start:stop], pa.string()),
+                   pa.array(rows.statuses[start:stop], pa.string())]
+        yield pa.Table.from_arrays(columns, schema=schemas.READ)
+
+
+def _unit_chunks(shard: Shard, folder: RunFolder, caption_column: str | None,
+                 caption_field: str | None) -> Iterator[pa.Table]:
+    """A unit's caption chunks; its passthrough columns are written to staging before the last chunk leaves,
+    so they are there when the unit is finalized. Memory: one unit's passthrough columns."""
+    extras, pending, first = [], None, shard.first_row
+    for rows in iter_shard(shard, caption_column, caption_field, CHUNK_ROWS):
+        n = len(rows.captions)
+        total = shard.rows if shard.rows is not None else n  # a whole-file unit is read in one piece
+        index = pa.array(range(first, first + n), pa.int64())
+        extras.append(pa.Table.from_arrays([index, *rows.extra.columns],
+                                           names=["row_index", *rows.extra.column_names]))
+        for chunk in _read_chunks(shard, rows, first, total):
+            if pending is not None:
+                yield pending
+            pending = chunk
+        first += n
+    if shard.rows is not None and first - shard.first_row != shard.rows:
+        raise ValueError(f"read {first - shard.first_row} rows where the footer promised {shard.rows}")
+    passthrough = pa.concat_tables(extras, promote_options="permissive") if extras \
+        else pa.table({"row_index": pa.array([], pa.int64())})
+    storage.write_table(folder.fs, folder.staging(shard.shard_id, "input.parquet"), passthrough)
+    if pending is not None:
+        yield pending
+
+
 def read_shards(batch: pd.DataFrame, output: str, caption_column: str | None,
                 caption_field: str | None) -> Iterator[pa.Table]:
-    """For each shard record in `batch`: chunks of (shard_id, row_index, shard_rows, caption, read_status)."""
+    """For each unit record in `batch`: chunks of (shard_id, row_index, shard_rows, caption, read_status)."""
     folder = RunFolder.at(output)
     for record in batch.to_dict("records"):
-        shard = Shard(**record)
+        shard = Shard.from_record(record)
+        rows = 0
         try:
-            rows = read_shard(shard, caption_column, caption_field)
-        except Exception as err:  # any failure to read one file fails that shard only
+            for chunk in _unit_chunks(shard, folder, caption_column, caption_field):
+                rows += chunk.num_rows
+                yield chunk
+        except Exception as err:  # any failure to read one unit fails that unit only
             storage.write_json(folder.fs, folder.failed(shard.shard_id),
                                {"source": shard.source, "reason": failure_reason(err)})
             continue
-        n = len(rows.captions)
-        index = pa.array(range(n), pa.int64())
-        extra = pa.Table.from_arrays([index, *rows.extra.columns], names=["row_index", *rows.extra.column_names])
-        storage.write_table(folder.fs, folder.staging(shard.shard_id, "input.parquet"), extra)
-        if n == 0:
+        if rows == 0:
             finalize_shard(output, shard, 0)
-        for start in range(0, n, CHUNK_ROWS):
-            stop = min(n, start + CHUNK_ROWS)
-            size = stop - start
-            columns = [pa.array([shard.shard_id] * size), index[start:stop], pa.array([n] * size, pa.int64()),
-                       pa.array(rows.captions[start:stop], pa.string()),
-                       pa.array(rows.statuses[start:stop], pa.string())]
-            yield pa.Table.from_arrays(columns, schema=schemas.READ)

@@ -20,6 +20,7 @@ from audit.pipeline.summary import build_summary
 from audit.ranking.flagging import choose_flagging
 from audit.ranking.range_sort import rank_finished_shards
 from audit.readers.inputs import Shard, expand_inputs
+from audit.readers.units import plan_units
 from audit.reports.html import write_html_report
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
@@ -69,7 +70,7 @@ def run_scan(options: ScanOptions) -> dict:
     start = time.monotonic()
     folder = RunFolder.at(options.output)
     claim(folder)
-    shards = expand_inputs(options.inputs, exclude=folder.root)
+    shards = plan_units(expand_inputs(options.inputs, exclude=folder.root), options.unit_rows)
     with locked(folder, "scan"), connected(options.address):
         pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
         metadata = _describe(options.stage, pool.resources)

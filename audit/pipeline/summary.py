@@ -22,6 +22,7 @@ def build_summary(shards: list[Shard], markers: list[tuple[str, dict]], failures
         "rows_not_scored": {k: v for k, v in sorted(statuses.items()) if k != OK},
         "flagged": flagged,
         "flagging": {"threshold": flagging.threshold, "top_k": flagging.top_k, "chosen_by": flagging.how},
+        "files": len({s.source for s in shards}),
         "shards": {"total": len(shards), "finished": len(markers), "resumed": resumed,
                    "failed": [{"source": sources[i], "shard_id": i, "reason": r} for i, r in sorted(failures.items())]},
         "timing": timing,

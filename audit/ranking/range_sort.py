@@ -65,7 +65,7 @@ def rank_finished_shards(folder: RunFolder, markers: list[tuple[str, dict]], fla
     A row's `row_id` is its position in the inputs taken in address order: the same whatever order the
     inputs are given in, and its score ties are broken by it.
     """
-    markers = sorted(markers, key=lambda marker: marker[1]["source"])  # row ids in address order: stable
+    markers = sorted(markers, key=lambda m: (m[1]["source"], m[1].get("first_row", 0)))  # ids in address order
     total = sum(m["rows"] for _, m in markers)
     scored = sum(m["scored"] for _, m in markers)
     plan = Plan(cut_points([(m["score_sample"], m["scored"]) for _, m in markers], rows_per_file),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
@@ -11,7 +12,7 @@ import pyarrow.fs as pafs
 
 from audit.readers.errors import InputError
 from audit.readers.inputs import Shard, expand_inputs
-from audit.readers.parquet import read_parquet
+from audit.readers.parquet import iter_parquet, read_parquet
 from audit.readers.status import combine_status
 from audit.readers.text import parse_jsonl, parse_txt
 from audit.readers.webdataset import parse_tar
@@ -62,13 +63,30 @@ def _read(shard: Shard, fs: pafs.FileSystem, path: str, caption_column: str | No
     return _split(parse_txt(data) if shard.kind == "txt" else parse_jsonl(data, caption_column, shard.source))
 
 
-def read_shard(shard: Shard, caption_column: str | None = None, caption_field: str | None = None) -> ShardRows:
-    """Read every row of `shard`; non-string captions become None with their status ('null', 'not_string')."""
-    fs, path = storage.resolve(shard.source)
-    raw, statuses, extra = _read(shard, fs, path, caption_column, caption_field)
+def _rows(raw: list, statuses: list, extra: pa.Table) -> ShardRows:
+    """A reader's output as rows: non-string captions become None with their status ('null', 'not_string')."""
     captions = [v if isinstance(v, str) else None for v in raw]
     statuses = [s if isinstance(v, str) else combine_status(s, v) for v, s in zip(raw, statuses)]
     return ShardRows(captions, statuses, extra.rename_columns([input_name(c) for c in extra.column_names]))
+
+
+def read_shard(shard: Shard, caption_column: str | None = None, caption_field: str | None = None) -> ShardRows:
+    """Read every row of `shard` (the whole file)."""
+    fs, path = storage.resolve(shard.source)
+    return _rows(*_read(shard, fs, path, caption_column, caption_field))
+
+
+def iter_shard(shard: Shard, caption_column: str | None, caption_field: str | None,
+               batch_rows: int) -> Iterator[ShardRows]:
+    """The rows of a unit in order: a Parquet unit `batch_rows` at a time from its row groups alone (memory
+    bounded by the batch); other kinds in one piece."""
+    if shard.kind != "parquet" or shard.row_groups is None:
+        yield read_shard(shard, caption_column, caption_field)
+        return
+    fs, path = storage.resolve(shard.source)
+    for raw, statuses, extra in iter_parquet(fs, path, list(shard.row_groups), caption_column, shard.source,
+                                             batch_rows):
+        yield _rows(raw, statuses, extra)
 
 
 def read_captions(source: str, caption_column: str | None = None, caption_field: str | None = None) -> pd.DataFrame:

@@ -23,13 +23,26 @@ GLOB_REGEX = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
 
 @dataclass(frozen=True)
 class Shard:
-    """One input file: its address as given (`source`), how to read it, its id in the output folder, and
-    `identity`, what says the file changed (size and modification time; None when it is missing)."""
+    """A unit of work: one input file, or some consecutive row groups of a Parquet file. Its address as given
+    (`source`), how to read it, its id in the output folder, and `identity`, what says the file changed (size
+    and modification time; None when it is missing)."""
 
     source: str
     kind: str
     shard_id: str
     identity: str | None = None
+    first_row: int = 0  # a unit of a Parquet file: its rows first_row.. in row groups `row_groups`
+    rows: int | None = None
+    row_groups: tuple[int, ...] | None = None
+
+    @classmethod
+    def from_record(cls, record: dict) -> "Shard":
+        """A shard from a row of the pipeline's input dataset (where Arrow and pandas changed the types)."""
+        rows, groups = record.get("rows"), record.get("row_groups")
+        known = rows is not None and rows == rows  # NaN for a file whose row count is not known
+        return cls(record["source"], record["kind"], record["shard_id"], record.get("identity"),
+                   int(record.get("first_row", 0)), int(rows) if known else None,
+                   tuple(int(g) for g in groups) if groups is not None else None)
 
 
 def _kind(path: str) -> str | None:

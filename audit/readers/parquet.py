@@ -1,6 +1,8 @@
 """Read the captions and passthrough columns of one Parquet file (LAION, img2dataset or any named column)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -34,3 +36,35 @@ def read_parquet(fs: pafs.FileSystem, path: str, caption_column: str | None,
         raise InputError(f"{source}: unreadable Parquet file ({err})") from None
     name = detect_caption_column(table.column_names, caption_column, source)
     return table.column(name).to_pylist(), [None] * table.num_rows, table.drop_columns([name])
+
+
+def row_group_units(metadata: pq.FileMetaData, unit_rows: int) -> list[tuple[int, int, list[int]]]:
+    """Consecutive whole row groups of up to `unit_rows` rows (a larger group is a unit alone), as
+    (first row, rows, row group indices), from a Parquet footer: no data is read."""
+    units: list[tuple[int, int, list[int]]] = []
+    first, rows, groups = 0, 0, []
+    for g in range(metadata.num_row_groups):
+        n = metadata.row_group(g).num_rows
+        if groups and rows + n > unit_rows:
+            units.append((first, rows, groups))
+            first, rows, groups = first + rows, 0, []
+        rows, groups = rows + n, [*groups, g]
+    if groups or not units:
+        units.append((first, rows, groups))
+    return units
+
+
+def iter_parquet(fs: pafs.FileSystem, path: str, row_groups: list[int], caption_column: str | None, source: str,
+                 batch_rows: int) -> Iterator[tuple[list, list, pa.Table]]:
+    """The rows of some row groups, `batch_rows` at a time, as `read_parquet` returns them: only those row
+    groups are ever read."""
+    try:
+        file = pq.ParquetFile(path, filesystem=fs)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError) as err:
+        raise InputError(f"{source}: unreadable Parquet file ({err})") from None
+    name = detect_caption_column(file.schema_arrow.names, caption_column, source)
+    for batch in file.iter_batches(batch_size=batch_rows, row_groups=row_groups):
+        table = pa.Table.from_batches([batch])
+        yield table.column(name).to_pylist(), [None] * table.num_rows, table.drop_columns([name])

@@ -99,8 +99,10 @@ class Scorer:
     def score(self, captions: Sequence[str]) -> dict[str, list]:
         """Score caption strings; returns lists `norm`, `cosine`, `n_tokens`, `truncated`, `no_tokens`.
 
-        Lists are in input order; duplicates are computed once. A caption whose tokens equal those of
-        the empty prompt (`no_tokens`) has zero guidance by definition: norm and cosine are exactly 0.
+        Lists are in input order; duplicates are computed once. Every UNet call has the same shape (short
+        batches are padded with copies), so a caption's numbers are bitwise the same whatever batch it comes
+        in. A caption whose tokens equal those of the empty prompt (`no_tokens`) has zero guidance by
+        definition: norm and cosine are exactly 0.
         Captions must be strings; validate input rows before calling.
         """
         bad = [c for c in captions if not isinstance(c, str)]
@@ -110,13 +112,15 @@ class Scorer:
         norms, coss, counts, empty = [], [], [], []
         with torch.inference_mode():
             for i in range(0, len(unique), self.config.batch_size):
-                ids, n_tok = self.tokenize(unique[i : i + self.config.batch_size])
+                batch = unique[i : i + self.config.batch_size]
+                k = len(batch)  # padded: the kernels see one shape, so results do not depend on batching
+                ids, n_tok = self.tokenize(batch + batch[-1:] * (self.config.batch_size - k))
                 norm, cos = self._terms(self._predict(self._encode(ids)))
                 same = (ids == self._uncond_ids).all(dim=1)
-                norms += norm.masked_fill(same, 0.0).tolist()
-                coss += cos.masked_fill(same, 0.0).tolist()
-                counts += n_tok
-                empty += same.tolist()
+                norms += norm.masked_fill(same, 0.0)[:k].tolist()
+                coss += cos.masked_fill(same, 0.0)[:k].tolist()
+                counts += n_tok[:k]
+                empty += same[:k].tolist()
         where = {c: k for k, c in enumerate(unique)}
         pick = [where[c] for c in captions]
         return {"norm": [norms[k] for k in pick], "cosine": [coss[k] for k in pick],

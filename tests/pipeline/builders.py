@@ -17,14 +17,14 @@ def caption(i: int) -> str:
     return f"a {WORDS[i % 8]} {THINGS[i // 8 % 8]} photo, number {i}"
 
 
-def write_laion(path: Path, first: int, rows: int, bad: bool = True) -> Path:
+def write_laion(path: Path, first: int, rows: int, bad: bool = True, row_group_size: int | None = None) -> Path:
     """LAION-schema Parquet (SAMPLE_ID, URL, TEXT, ...); with `bad`, rows 1-3 are null, empty, blank."""
     texts = [caption(first + i) for i in range(rows)]
     if bad:
         texts[1:4] = [None, "", "   "]
     pq.write_table(pa.table({"SAMPLE_ID": pa.array(range(first, first + rows), pa.int64()),
                              "URL": [f"https://x.test/{first + i}.jpg" for i in range(rows)], "TEXT": texts,
-                             "WIDTH": pa.array([512] * rows, pa.int32())}), path)
+                             "WIDTH": pa.array([512] * rows, pa.int32())}), path, row_group_size=row_group_size)
     return path
 
 

@@ -1,0 +1,71 @@
+"""Units inside a Parquet file: same report as one unit per file, and a killed run keeps its finished units."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from builders import write_laion
+
+from audit.cli.main import main
+
+UNITS, ROWS = 8, 30
+
+
+def markers(out) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (out / "done").glob("*.json")} if (out / "done").exists() else {}
+
+
+@pytest.fixture(scope="module")
+def one_file(tmp_path_factory):
+    """One LAION Parquet file of 8 row groups of 30 rows (with null and empty captions)."""
+    folder = tmp_path_factory.mktemp("units-in")
+    write_laion(folder / "part-00000.parquet", 0, UNITS * ROWS, row_group_size=ROWS)
+    return folder / "part-00000.parquet"
+
+
+@pytest.fixture(scope="module")
+def whole(local_ray, tiny_eps, one_file, tmp_path_factory):
+    """The report of the same file scanned as one unit."""
+    out = tmp_path_factory.mktemp("units-whole") / "run"
+    assert main(["scan", str(one_file), "-o", str(out), "--model", str(tiny_eps), "--batch-size", "4",
+                 "--unit-rows", "1000000"]) == 0
+    assert len(markers(out)) == 1
+    return pd.read_parquet(out / "report")
+
+
+def test_row_groups_become_units_and_the_report_is_the_same(local_ray, tiny_eps, one_file, whole, tmp_path):
+    out = tmp_path / "run"
+    assert main(["scan", str(one_file), "-o", str(out), "--model", str(tiny_eps), "--batch-size", "4",
+                 "--unit-rows", str(2 * ROWS)]) == 0
+    assert len(markers(out)) == UNITS // 2
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "report"), whole)  # row for row, bit for bit
+
+
+def test_killed_driver_keeps_the_finished_units_of_a_file(local_ray, tiny_eps, one_file, whole, tmp_path):
+    args = [str(one_file), "--model", str(tiny_eps), "--batch-size", "4", "--unit-rows", str(ROWS)]
+    out = tmp_path / "run"
+    with open(tmp_path / "driver.log", "w") as log:
+        driver = subprocess.Popen([sys.executable, "-m", "audit", "scan", *args, "-o", str(out), "--address",
+                                   local_ray], stdout=log, stderr=subprocess.STDOUT,
+                                  env=os.environ | {"AUDIT_TORCH_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 240
+        while not markers(out) and driver.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+    assert driver.wait() == -signal.SIGKILL
+    before = markers(out)
+    assert 1 <= len(before) < UNITS, "the driver must be killed while units of the file remain"
+    assert main(["scan", *args, "-o", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["shards"]["resumed"] == len(before)
+    assert summary["timing"]["rows_this_run"] == ROWS * (UNITS - len(before))  # the finished units not rescored
+    assert {k: v for k, v in markers(out).items() if k in before} == before
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "report"), whole)
