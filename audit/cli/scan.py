@@ -15,8 +15,8 @@ EPILOG = """\
 inputs: Parquet files (LAION: TEXT column; img2dataset: caption), WebDataset .tar shards (caption from
 the .txt member, or --caption-field of the .json member), .txt (a caption per line) or .jsonl files;
 folders, globs and brace patterns (shards/{00000..00099}.tar); local paths or s3:// / gs:// URIs.
-Each input file is a shard, split into units of work: a Parquet file into runs of whole row
-groups of up to --unit-rows rows; a .tar, .txt or .jsonl file is one unit.
+Each input file is split into units of work of up to --unit-rows rows: a Parquet file into runs
+of whole row groups, a .txt or .jsonl file into runs of lines; a .tar is one unit.
 
 output folder: scores/ and done/ per shard, report/ (Parquet dataset sorted by rank), flagged.parquet,
 summary.json, report.html and plots/ (rewrite them with `report`). Run the same command again to

@@ -13,7 +13,8 @@ import pyarrow as pa
 from audit import schemas
 from audit.pipeline.parts import finalize_shard
 from audit.readers.dispatch import ShardRows, iter_shard
-from audit.readers.inputs import Shard
+from audit.readers.errors import InputError
+from audit.readers.inputs import Shard, identity
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 
@@ -45,6 +46,9 @@ def _unit_chunks(shard: Shard, folder: RunFolder, caption_column: str | None,
                  caption_field: str | None) -> Iterator[pa.Table]:
     """A unit's caption chunks; its passthrough columns are written to staging before the last chunk leaves,
     so they are there when the unit is finalized. Memory: one unit's passthrough columns."""
+    fs, path = storage.resolve(shard.source)
+    if shard.identity is not None and identity(fs.get_file_info(path)) != shard.identity:
+        raise InputError(f"{shard.source} changed while the scan ran; run the scan again")
     extras, pending, first = [], None, shard.first_row
     for rows in iter_shard(shard, caption_column, caption_field, CHUNK_ROWS):
         n = len(rows.captions)

@@ -78,12 +78,18 @@ def read_shard(shard: Shard, caption_column: str | None = None, caption_field: s
 
 def iter_shard(shard: Shard, caption_column: str | None, caption_field: str | None,
                batch_rows: int) -> Iterator[ShardRows]:
-    """The rows of a unit in order: a Parquet unit `batch_rows` at a time from its row groups alone (memory
-    bounded by the batch); other kinds in one piece."""
+    """The rows of a unit in order: a Parquet unit `batch_rows` at a time from its row groups alone, a text unit
+    from its byte range alone; whole files in one piece."""
+    fs, path = storage.resolve(shard.source)
+    if shard.byte_range is not None:  # some lines of a text file
+        start, stop = shard.byte_range
+        with fs.open_input_file(path) as src:
+            data = src.read_at(stop - start, start)
+        yield _rows(*_split(parse_txt(data) if shard.kind == "txt" else parse_jsonl(data, caption_column, shard.source)))
+        return
     if shard.kind != "parquet" or shard.row_groups is None:
         yield read_shard(shard, caption_column, caption_field)
         return
-    fs, path = storage.resolve(shard.source)
     for raw, statuses, extra in iter_parquet(fs, path, list(shard.row_groups), caption_column, shard.source,
                                              batch_rows):
         yield _rows(raw, statuses, extra)

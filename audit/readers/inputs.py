@@ -23,7 +23,8 @@ GLOB_REGEX = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
 
 @dataclass(frozen=True)
 class Shard:
-    """A unit of work: one input file, or some consecutive row groups of a Parquet file. Its address as given
+    """A unit of work: one input file, or some consecutive row groups of a Parquet file, or some consecutive
+    lines of a text file. Its address as given
     (`source`), how to read it, its id in the output folder, and `identity`, what says the file changed (size
     and modification time; None when it is missing)."""
 
@@ -34,15 +35,17 @@ class Shard:
     first_row: int = 0  # a unit of a Parquet file: its rows first_row.. in row groups `row_groups`
     rows: int | None = None
     row_groups: tuple[int, ...] | None = None
+    byte_range: tuple[int, int] | None = None  # a unit of a text file: the bytes of its lines
 
     @classmethod
     def from_record(cls, record: dict) -> "Shard":
         """A shard from a row of the pipeline's input dataset (where Arrow and pandas changed the types)."""
-        rows, groups = record.get("rows"), record.get("row_groups")
+        rows, groups, span = record.get("rows"), record.get("row_groups"), record.get("byte_range")
         known = rows is not None and rows == rows  # NaN for a file whose row count is not known
         return cls(record["source"], record["kind"], record["shard_id"], record.get("identity"),
                    int(record.get("first_row", 0)), int(rows) if known else None,
-                   tuple(int(g) for g in groups) if groups is not None else None)
+                   tuple(int(g) for g in groups) if groups is not None else None,
+                   (int(span[0]), int(span[1])) if span is not None else None)
 
 
 def _kind(path: str) -> str | None:

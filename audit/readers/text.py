@@ -11,14 +11,19 @@ import pandas as pd
 from audit.readers.errors import InputError
 
 
+def lines(data: bytes) -> list[bytes]:
+    """The lines of a text file: split at line feeds only (so that counting them is counting b"\\n"), a final
+    line feed ends the last line, a carriage return before a line feed is dropped."""
+    parts = data.split(b"\n")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    return [line.removesuffix(b"\r") for line in parts]
+
+
 def parse_txt(data: bytes) -> pd.DataFrame:
     """One caption per line; undecodable lines kept (with replacement characters) as 'invalid_utf8'."""
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
     captions, statuses = [], []
-    for raw in lines:
-        raw = raw.removesuffix(b"\r")
+    for raw in lines(data):
         try:
             captions.append(raw.decode("utf-8"))
             statuses.append(None)
@@ -32,7 +37,7 @@ def parse_jsonl(data: bytes, column: str | None, where: str) -> pd.DataFrame:
     """One JSON object per line, caption from `column` (default 'caption'); bad lines kept with a status."""
     field = column or "caption"
     records, statuses = [], []
-    for raw in data.splitlines():
+    for raw in lines(data):
         if not raw.strip():
             records.append({})
             statuses.append("empty")

@@ -1,10 +1,12 @@
-"""Split input files into units of work: Parquet files into runs of whole row groups up to a row budget, read
-from their footers only (in parallel threads); other kinds stay one unit per file."""
+"""Split input files into units of work of up to a row budget: Parquet files into runs of whole row groups
+(from their footers only), .txt and .jsonl files into runs of lines (one streamed pass counting line feeds);
+tars stay one unit. Files are planned in parallel threads."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -12,7 +14,8 @@ from audit.readers.inputs import Shard
 from audit.readers.parquet import row_group_units
 from audit.runfolder import storage
 
-FOOTER_THREADS = 16  # footer reads wait on the store, not the CPU
+PLAN_THREADS = 16  # footer reads wait on the store, not the CPU
+BLOCK = 1 << 24
 
 
 def _footer(shard: Shard) -> pq.FileMetaData | None:
@@ -40,6 +43,37 @@ def split(shard: Shard, metadata: pq.FileMetaData | None, unit_rows: int) -> lis
 
 def plan_units(shards: list[Shard], unit_rows: int) -> list[Shard]:
     """Every input file's units, in input order."""
-    with ThreadPoolExecutor(FOOTER_THREADS) as pool:
-        footers = list(pool.map(_footer, shards))
-    return [unit for shard, footer in zip(shards, footers) for unit in split(shard, footer, unit_rows)]
+    with ThreadPoolExecutor(PLAN_THREADS) as pool:
+        return [unit for units in pool.map(lambda shard: _units(shard, unit_rows), shards) for unit in units]
+
+
+def _units(shard: Shard, unit_rows: int) -> list[Shard]:
+    if shard.kind in ("txt", "jsonl") and shard.identity is not None:
+        try:
+            return split_lines(shard, *_line_starts(shard, unit_rows), unit_rows)
+        except OSError:
+            return [shard]  # unreadable: the unit fails when it is read
+    return split(shard, _footer(shard), unit_rows)
+
+
+def _line_starts(shard: Shard, unit_rows: int) -> tuple[int, int, list[int]]:
+    """(file size, lines, byte offsets where lines unit_rows, 2 unit_rows, ... start), counting line feeds."""
+    fs, path = storage.resolve(shard.source)
+    size, lines, starts, last = 0, 0, [], b"\n"
+    with fs.open_input_stream(path) as src:
+        while block := src.read(BLOCK):
+            feeds = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+            numbers = lines + 1 + np.arange(len(feeds))  # line feed k ends line `numbers[k]`
+            starts += (size + feeds[numbers % unit_rows == 0] + 1).tolist()
+            size, lines, last = size + len(block), lines + len(feeds), block[-1:]
+    return size, lines + (last != b"\n"), [s for s in starts if s < size]
+
+
+def split_lines(shard: Shard, size: int, lines: int, starts: list[int], unit_rows: int) -> list[Shard]:
+    """The units of a text file: `unit_rows` lines each (the last fewer), as byte ranges."""
+    if not starts:
+        return [replace(shard, rows=lines)]
+    bounds = [0, *starts, size]
+    return [replace(shard, shard_id=f"{shard.shard_id}.{k * unit_rows}-{min(lines, (k + 1) * unit_rows)}",
+                    first_row=k * unit_rows, rows=min(lines, (k + 1) * unit_rows) - k * unit_rows,
+                    byte_range=(bounds[k], bounds[k + 1])) for k in range(len(bounds) - 1)]

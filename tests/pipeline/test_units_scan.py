@@ -69,3 +69,20 @@ def test_killed_driver_keeps_the_finished_units_of_a_file(local_ray, tiny_eps, o
     assert summary["timing"]["rows_this_run"] == ROWS * (UNITS - len(before))  # the finished units not rescored
     assert {k: v for k, v in markers(out).items() if k in before} == before
     pd.testing.assert_frame_equal(pd.read_parquet(out / "report"), whole)
+
+
+@pytest.mark.parametrize("kind", ["txt", "jsonl"])
+def test_text_files_are_split_into_runs_of_lines(local_ray, tiny_eps, tmp_path, kind):
+    lines = [f"caption {i % 37}" if i % 11 else "" for i in range(130)]
+    path = tmp_path / f"c.{kind}"
+    body = lines if kind == "txt" else [json.dumps({"caption": t, "k": i}) if t else "" for i, t in enumerate(lines)]
+    path.write_text("\n".join(body))  # no final line feed
+    reports = []
+    for unit_rows in (40, 1000):
+        out = tmp_path / f"run-{unit_rows}"
+        assert main(["scan", str(path), "-o", str(out), "--model", str(tiny_eps), "--batch-size", "4",
+                     "--unit-rows", str(unit_rows)]) == 0
+        assert len(markers(out)) == (4 if unit_rows == 40 else 1)
+        reports.append(pd.read_parquet(out / "report"))
+    assert len(reports[0]) == 130 and sorted(reports[0]["row_index"]) == list(range(130))
+    pd.testing.assert_frame_equal(*reports)
