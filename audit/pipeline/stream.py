@@ -19,7 +19,8 @@ from audit.readers.inputs import Shard
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 
-WRITE_BATCHES = 32  # scoring batches per part file: fewer, larger files than one per batch
+ACTOR_BATCHES = 8  # engine batches per actor call: fewer Ray Data round trips per row; numbers do not change
+WRITE_BATCHES = 4  # actor calls per part file: fewer, larger files than one per call
 READ_CPUS = WRITE_CPUS = 0.25  # unlike the actors (0.5 by default), so Ray Data does not fuse reads into them
 
 
@@ -37,10 +38,10 @@ def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, poo
                                    "caption_field": options.caption_field})
     # A dead actor is restarted and its batch retried: Ray Data's actor defaults are max_restarts=-1 and
     # max_task_retries=-1 (passing them explicitly is deprecated since Ray 2.51).
-    ds = ds.map_batches(ScorerActor, batch_size=options.stage.config.batch_size, batch_format="pandas",
+    ds = ds.map_batches(ScorerActor, batch_size=ACTOR_BATCHES * options.stage.config.batch_size, batch_format="pandas",
                         compute=ActorPoolStrategy(size=pool.size), **pool.resources,
                         fn_constructor_kwargs={"stage": options.stage, "torch_threads": pool.torch_threads})
-    ds = ds.map_batches(write_parts, batch_size=WRITE_BATCHES * options.stage.config.batch_size,
+    ds = ds.map_batches(write_parts, batch_size=WRITE_BATCHES * ACTOR_BATCHES * options.stage.config.batch_size,
                         batch_format="pyarrow", num_cpus=WRITE_CPUS, fn_kwargs={"output": out})
     finalize = ray.remote(finalize_shard).options(num_cpus=WRITE_CPUS)
     tracker = ShardTracker(todo, lambda shard, rows: finalize.remote(out, shard, rows))
