@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -25,15 +26,22 @@ def detect_caption_column(columns: list[str], given: str | None, where: str) -> 
                      f"pass --caption-column")
 
 
-def read_parquet(fs: pafs.FileSystem, path: str, caption_column: str | None,
-                 source: str) -> tuple[list, list, pa.Table]:
-    """Raw caption values, reader statuses (none: the caption check decides) and the other columns."""
+@contextmanager
+def unreadable_as_input_error(source: str) -> Iterator[None]:
+    """A file that is not Parquet (or is damaged) as an InputError naming it; a missing file stays missing."""
     try:
-        table = pq.read_table(path, filesystem=fs)
+        yield
     except FileNotFoundError:
         raise
     except (pa.ArrowException, OSError) as err:
         raise InputError(f"{source}: unreadable Parquet file ({err})") from None
+
+
+def read_parquet(fs: pafs.FileSystem, path: str, caption_column: str | None,
+                 source: str) -> tuple[list, list, pa.Table]:
+    """Raw caption values, reader statuses (none: the caption check decides) and the other columns."""
+    with unreadable_as_input_error(source):
+        table = pq.read_table(path, filesystem=fs)
     name = detect_caption_column(table.column_names, caption_column, source)
     return table.column(name).to_pylist(), [None] * table.num_rows, table.drop_columns([name])
 
@@ -58,12 +66,8 @@ def iter_parquet(fs: pafs.FileSystem, path: str, row_groups: list[int], caption_
                  batch_rows: int) -> Iterator[tuple[list, list, pa.Table]]:
     """The rows of some row groups, `batch_rows` at a time, as `read_parquet` returns them: only those row
     groups are ever read."""
-    try:
+    with unreadable_as_input_error(source):
         file = pq.ParquetFile(path, filesystem=fs)
-    except FileNotFoundError:
-        raise
-    except (pa.ArrowException, OSError) as err:
-        raise InputError(f"{source}: unreadable Parquet file ({err})") from None
     name = detect_caption_column(file.schema_arrow.names, caption_column, source)
     for batch in file.iter_batches(batch_size=batch_rows, row_groups=row_groups):
         table = pa.Table.from_batches([batch])
