@@ -34,4 +34,4 @@ def test_units_of_a_file_and_files_of_one_unit(tmp_path):
     assert len({u.shard_id for u in big}) == 3
     one = {u.source: u for u in units if not u.source.endswith("big.parquet")}
     assert one[str(tmp_path / "small.parquet")].shard_id == whole[str(tmp_path / "small.parquet")].shard_id
-    assert one[str(tmp_path / "c.txt")].rows is None and one[str(tmp_path / "broken.parquet")].rows is None
+    assert one[str(tmp_path / "c.txt")].rows == 2 and one[str(tmp_path / "broken.parquet")].rows is None
