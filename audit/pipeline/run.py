@@ -9,14 +9,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import ray
-
 from audit.pipeline import storage
-from audit.pipeline.actors import describe_stage
 from audit.pipeline.cluster import connected
 from audit.pipeline.inputs import Shard, expand_inputs
 from audit.pipeline.layout import Layout
 from audit.pipeline.params import check_or_store, score_params
+from audit.pipeline.placement import describe_on_pool
 from audit.pipeline.pool import actor_options
 from audit.pipeline.stream import score_shards
 from audit.pipeline.summary import build_summary
@@ -44,20 +42,13 @@ class ScanOptions:
     top_k: int | None = None
     top_fraction: float | None = None
     rows_per_file: int = 500_000
+    gpu_wait: float = 0.0  # seconds to wait for GPU nodes when the cluster has too few (autoscaling clusters)
 
 
 def _markers(layout: Layout, shards: list[Shard]) -> list[tuple[str, dict]]:
     """Done markers of the finished shards, in input order."""
     done = layout.done_ids()
     return [(s.shard_id, storage.read_json(layout.fs, layout.done(s.shard_id))) for s in shards if s.shard_id in done]
-
-
-def _describe(stage: ScoreStage, resources: dict) -> dict:
-    """`ScoreStage.metadata()`, computed by a task with the actors' resources (the driver may lack a GPU)."""
-    try:
-        return ray.get(ray.remote(describe_stage).options(**resources).remote(stage))
-    except ray.exceptions.RayTaskError as err:  # e.g. a model that cannot be loaded: report the cause
-        raise err.cause from None
 
 
 def run_scan(options: ScanOptions) -> dict:
@@ -67,14 +58,14 @@ def run_scan(options: ScanOptions) -> dict:
     layout = Layout.at(options.output)
     with connected(options.address):
         pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
-        metadata = _describe(options.stage, pool.resources)
+        metadata = describe_on_pool(options.stage, pool, options.gpu_wait)
         check_or_store(layout, score_params(metadata, options.caption_column, options.caption_field))
         done = layout.done_ids()
         todo = [s for s in shards if s.shard_id not in done]
         log.info("%d shards: %d finished before, %d to score with %d actor(s) (%s)", len(shards),
                  len(shards) - len(todo), len(todo), pool.size, pool.resources)
         scoring_start = time.monotonic()
-        failures = score_shards(layout, todo, options, pool) if todo else {}
+        failures = score_shards(layout, todo, options, pool, metadata["batch_size"]) if todo else {}
         scoring_seconds = time.monotonic() - scoring_start
         markers = _markers(layout, shards)
         rows_now = sum(m["rows"] for sid, m in markers if sid not in done)
@@ -86,6 +77,7 @@ def run_scan(options: ScanOptions) -> dict:
               "rows_this_run": rows_now,
               "captions_per_second": round(rows_now / scoring_seconds, 2) if rows_now else None}
     summary = build_summary(shards, markers, failures, len(shards) - len(todo), flagging, flagged, metadata, timing)
+    summary["pool"] = {"actors": pool.size, **pool.resources}
     storage.write_json(layout.fs, layout.path("summary.json"), summary)
     write_report(options.output)
     return summary
