@@ -16,7 +16,7 @@ import torch
 from audit.mitigation.attribution import gradient_x_input, leave_one_out
 from audit.model.loader import DTYPES, load_model, resolve_device
 from audit.scoring.engine import ScoreConfig, Scorer
-from bench import sd14_random  # jobs/ is the script's folder
+from benchkit import sd14_random  # jobs/ is the script's folder
 
 
 def seconds_per_caption(fn, captions: list[str]) -> float:
