@@ -26,7 +26,7 @@ def ray_with_state_api():
 
 
 def scorer_actors() -> list:
-    return [a for a in list_actors(detail=True) if "ScorerActor" in a.class_name]
+    return [a for a in list_actors(address=ray.get_runtime_context().gcs_address, detail=True) if "ScorerActor" in a.class_name]
 
 
 def test_killed_actor_is_restarted_and_every_row_scored(ray_with_state_api, tiny_eps, tmp_path):
