@@ -16,43 +16,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+from benchkit import bench_captions, rate, sd14_random  # noqa: E402  (jobs/ is the script's folder)
 
-from audit.model.loader import DEFAULT_MODEL, DTYPES, ModelComponents, load_model, resolve_device  # noqa: E402
+from audit.model.loader import DTYPES, load_model, resolve_device  # noqa: E402
 from audit.scoring.baselines import authors_procedure, naive_terms  # noqa: E402
 from audit.scoring.engine import ScoreConfig, Scorer  # noqa: E402
-
-SD14_SCHEDULER = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
-                  "num_train_timesteps": 1000, "set_alpha_to_one": False, "steps_offset": 1, "clip_sample": False}
-
-
-def sd14_random(device: torch.device, dtype: torch.dtype) -> ModelComponents:
-    """The SD 1.4 UNet and CLIP ViT-L/14 text encoder architectures with random weights (no download)."""
-    from diffusers import DDIMScheduler, UNet2DConditionModel
-    from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel
-
-    tokenizer = AutoTokenizer.from_pretrained(Path(DEFAULT_MODEL) / "tokenizer")
-    unet = UNet2DConditionModel(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
-                                block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768,
-                                attention_head_dim=8,
-                                down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-                                up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3)
-    text = CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072,
-                                        num_hidden_layers=12, num_attention_heads=12, max_position_embeddings=77))
-    for module in (unet, text):
-        module.to(device=device, dtype=dtype).eval().requires_grad_(False)
-    return ModelComponents(source="random SD 1.4 architecture", unet=unet, text_encoder=text,
-                           tokenizer=tokenizer, scheduler_config=SD14_SCHEDULER,
-                           alphas_cumprod=DDIMScheduler(**SD14_SCHEDULER).alphas_cumprod.double(),
-                           prediction_type="epsilon", device=device, dtype=dtype)
-
-
-def rate(fn, captions: list[str]) -> float:
-    """Captions per second of fn(captions), waiting for the GPU to finish."""
-    start = time.perf_counter()
-    fn(captions)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return len(captions) / (time.perf_counter() - start)
 
 
 def main() -> int:
@@ -72,8 +40,7 @@ def main() -> int:
     device = resolve_device(args.device)
     model = load_model(args.model, device=str(device), dtype=args.dtype) if args.arch == "canary" \
         else sd14_random(device, DTYPES[args.dtype])
-    captions = [f"bench caption {i} with a few words about a {['red', 'blue', 'green'][i % 3]} thing"
-                for i in range(args.captions)]
+    captions = bench_captions(args.captions)
     config = ScoreConfig(batch_size=args.batch_size, max_unet_rows=max(2 * args.batch_size, 2), compile=args.compile)
     setup_start = time.perf_counter()
     scorer = Scorer(model, config)

@@ -12,7 +12,7 @@ import json
 import time
 
 import torch
-from bench import sd14_random  # jobs/ is the script's folder
+from benchkit import sd14_random  # jobs/ is the script's folder
 
 from audit.mitigation.attribution import gradient_x_input, leave_one_out
 from audit.model.loader import DTYPES, load_model, resolve_device

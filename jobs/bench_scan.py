@@ -22,27 +22,7 @@ import time
 from pathlib import Path
 
 import psutil
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-WORDS = ["red", "blue", "tiny", "old", "misty", "golden", "quiet", "vast"]
-THINGS = ["cat", "house", "river", "car", "tree", "robot", "boat", "city", "castle", "forest"]
-
-
-def make_dataset(folder: Path, rows: int, files: int) -> Path:
-    """`rows` LAION-schema rows (SAMPLE_ID, URL, TEXT, WIDTH, HEIGHT, similarity) in `files` Parquet files."""
-    if folder.exists():
-        return folder
-    folder.mkdir(parents=True)
-    per_file = -(-rows // files)
-    for f, start in enumerate(range(0, rows, per_file)):
-        ids = range(start, min(rows, start + per_file))
-        pq.write_table(pa.table({
-            "SAMPLE_ID": pa.array(ids, pa.int64()), "URL": [f"https://example.com/img/{i}.jpg" for i in ids],
-            "TEXT": [f"a {WORDS[i % 8]} {THINGS[i // 8 % 10]} in the style of painter {i // 80}, photo {i}" for i in ids],
-            "WIDTH": pa.array([512] * len(ids), pa.int32()), "HEIGHT": pa.array([512] * len(ids), pa.int32()),
-            "similarity": pa.array([0.3] * len(ids), pa.float64())}), folder / f"part-{f:05d}.parquet")
-    return folder
+from benchkit import make_laion  # jobs/ is the script's folder
 
 
 def measured(cmd: list[str]) -> tuple[float, int]:
@@ -87,7 +67,7 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench_scan")
     args = p.parse_args()
     common = ["--batch-size", str(args.batch_size)] + (["--model", args.model] if args.model else [])
-    small, large = (make_dataset(args.work / f"laion-{n}", n, args.files) for n in args.sizes)
+    small, large = (make_laion(args.work / f"laion-{n}", n, args.files) for n in args.sizes)
     runs = args.work / f"runs-{int(time.time())}"
     results = {"large_1_actor": scan(large, runs / "large-1", 1, common),
                "large_2_actors": scan(large, runs / "large-2", 2, common),
@@ -95,7 +75,7 @@ def main() -> None:
     big, few = results["large_1_actor"], results["small_1_actor"]
     results["marginal_captions_per_s_1_actor"] = round((big["rows"] - few["rows"]) /
                                                        (big["scoring_s"] - few["scoring_s"]), 1)
-    one_file = make_dataset(args.work / f"single-{args.overhead_rows}", args.overhead_rows, 1) / "part-00000.parquet"
+    one_file = make_laion(args.work / f"single-{args.overhead_rows}", args.overhead_rows, 1) / "part-00000.parquet"
     score_wall, _ = measured([sys.executable, "-m", "audit", "score", "-i", str(one_file),
                               "-o", str(runs / "score.parquet"), *common])
     ray_path = scan(one_file, runs / "overhead", 1, common)

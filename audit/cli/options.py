@@ -37,11 +37,14 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                    help="diffusers pipeline folder or hub model id (default: the bundled canary model)")
     g.add_argument("--generations", "-n", type=int, default=1, help="noise latents averaged per caption (default 1)")
     g.add_argument("--seed", type=int, default=51, help="seed of the shared noise latents (default 51)")
-    g.add_argument("--batch-size", type=int, default=32, help="captions per UNet batch (default 32)")
+    g.add_argument("--batch-size", type=at_least(1), default=None,
+                   help="captions per batch (default: 32 on CPU; on a GPU the most one UNet call of "
+                        "--max-unet-rows rows holds in free memory, probed once per actor)")
     g.add_argument("--max-unet-rows", type=int, default=512,
                    help="most rows in one UNet call; lower it if memory runs out (default 512)")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    g.add_argument("--dtype", default="float32", choices=DTYPE_NAMES, help="model dtype (default float32)")
+    g.add_argument("--dtype", default="auto", choices=("auto", *DTYPE_NAMES),
+                   help="model dtype (default auto: bfloat16 on CUDA, float32 on CPU; recorded in the run metadata)")
     g.add_argument("--profile", default=None,
                    help="weights profile: a JSON file written by `evaluate`, or sd1 / sd2 / realistic-vision "
                         "(default: the model folder's audit_profile.json, else by model family)")

@@ -52,6 +52,8 @@ def register(commands) -> None:
     p.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--actors", type=at_least(1), default=None, help="scoring actors (default: one per GPU, else 1)")
     p.add_argument("--actor-cpus", type=float, default=None, help="CPUs per actor (default 1 with a GPU, else 0.5)")
+    p.add_argument("--gpu-wait", type=float, default=0.0, help="seconds to wait for an autoscaler to add the GPUs "
+                   "the actors need when the cluster has too few (default 0: fail at once)")
     p.add_argument("--rows-per-file", type=at_least(1), default=500_000, help="about this many rows per report file")
     p.add_argument("--unit-rows", type=at_least(1), default=100_000,
                    help="rows per unit of work: Parquet files are split into runs of whole row groups of up to "
@@ -76,7 +78,7 @@ def options_from_args(args: argparse.Namespace):
                        caption_column=args.caption_column, caption_field=args.caption_field, actors=args.actors,
                        actor_cpus=args.actor_cpus, address=args.address, threshold=args.threshold,
                        top_k=args.top_k, top_fraction=args.top_fraction, rows_per_file=args.rows_per_file,
-                       unit_rows=args.unit_rows)
+                       unit_rows=args.unit_rows, gpu_wait=args.gpu_wait)
 
 
 def run(args: argparse.Namespace) -> int:

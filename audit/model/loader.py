@@ -55,6 +55,20 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def resolve_dtype(dtype: str, device: torch.device) -> str:
+    """'auto' is bfloat16 on CUDA (tensor cores, half the memory) and float32 elsewhere; others pass through."""
+    if dtype == "auto":
+        return "bfloat16" if device.type == "cuda" else "float32"
+    if dtype not in DTYPES:
+        raise ModelLoadError(f"unknown dtype {dtype!r}; choose auto or one of {', '.join(DTYPES)}")
+    return dtype
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """The DTYPES name of a torch dtype (what run metadata records)."""
+    return next(name for name, value in DTYPES.items() if value == dtype)
+
+
 def _read_model_index(source: str, local: bool) -> dict:
     if local:
         path = Path(source) / "model_index.json"
@@ -86,16 +100,16 @@ def is_local(source: str) -> bool:
     return False
 
 
-def load_model(source: str | None = None, device: str = "auto", dtype: str = "float32",
+def load_model(source: str | None = None, device: str = "auto", dtype: str = "auto",
                allow_pickle: bool = False) -> ModelComponents:
     """Load a pipeline's UNet, text encoder, tokenizer and scheduler config (default: the bundled canary).
 
-    `allow_pickle` permits .bin/.pt weights; without it only safetensors files are accepted.
+    `dtype` 'auto' resolves by device (`resolve_dtype`). `allow_pickle` permits .bin/.pt weights; without it
+    only safetensors files are accepted.
     """
     source = source or DEFAULT_MODEL
-    if dtype not in DTYPES:
-        raise ModelLoadError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    dev, torch_dtype = resolve_device(device), DTYPES[dtype]
+    dev = resolve_device(device)
+    torch_dtype = DTYPES[resolve_dtype(dtype, dev)]
     local = is_local(source)
     index = _read_model_index(source, local)
     for part in ("unet", "text_encoder", "tokenizer", "scheduler"):

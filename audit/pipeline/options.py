@@ -23,3 +23,4 @@ class ScanOptions:
     top_fraction: float | None = None
     rows_per_file: int = 500_000
     unit_rows: int = 100_000
+    gpu_wait: float = 0.0  # seconds to wait for GPU nodes when the cluster has too few (autoscaling clusters)

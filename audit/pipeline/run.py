@@ -9,12 +9,10 @@ from __future__ import annotations
 import logging
 import time
 
-import ray
-
 from audit.cluster.connect import connected
 from audit.cluster.pool import actor_options
-from audit.pipeline.actors import describe_stage
 from audit.pipeline.options import ScanOptions
+from audit.pipeline.placement import describe_on_pool
 from audit.pipeline.stream import score_shards
 from audit.pipeline.summary import build_summary
 from audit.ranking.flagging import choose_flagging
@@ -26,7 +24,6 @@ from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 from audit.runfolder.guard import claim, locked
 from audit.runfolder.params import check_or_store, scan_identity, score_params
-from audit.scoring.stage import ScoreStage
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +39,6 @@ def _still_valid(markers: list[tuple[str, dict]], shards: list[Shard]) -> tuple[
     identity = {s.shard_id: s.identity for s in shards}
     valid = {sid for sid, m in markers if identity[sid] is not None and m.get("input") == identity[sid]}
     return valid, [m["source"] for sid, m in markers if sid not in valid]
-
-
-def _describe(stage: ScoreStage, resources: dict) -> dict:
-    """`ScoreStage.metadata()`, computed by a task with the actors' resources (the driver may lack a GPU)."""
-    try:
-        return ray.get(ray.remote(describe_stage).options(**resources).remote(stage))
-    except ray.exceptions.RayTaskError as err:  # e.g. a model that cannot be loaded: report the cause
-        raise err.cause from None
 
 
 def _carry_or_drop_mitigations(folder: RunFolder, summary: dict) -> None:
@@ -73,7 +62,7 @@ def run_scan(options: ScanOptions) -> dict:
     shards = plan_units(expand_inputs(options.inputs, exclude=folder.root), options.unit_rows)
     with locked(folder, "scan"), connected(options.address):
         pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
-        metadata = _describe(options.stage, pool.resources)
+        metadata = describe_on_pool(options.stage, pool, options.gpu_wait)
         params = score_params(metadata, options.caption_column, options.caption_field)
         check_or_store(folder, params)
         done, changed = _still_valid(_markers(folder, shards), shards)
@@ -83,7 +72,7 @@ def run_scan(options: ScanOptions) -> dict:
         log.info("%d shards: %d finished before, %d to score with %d actor(s) (%s)", len(shards),
                  len(shards) - len(todo), len(todo), pool.size, pool.resources)
         scoring_start = time.monotonic()
-        failures = score_shards(folder, todo, options, pool) if todo else {}
+        failures = score_shards(folder, todo, options, pool, metadata["batch_size"]) if todo else {}
         scoring_seconds = time.monotonic() - scoring_start
         markers = _markers(folder, shards)
         rows_now = sum(m["rows"] for sid, m in markers if sid not in done)
@@ -96,6 +85,7 @@ def run_scan(options: ScanOptions) -> dict:
               "captions_per_second": round(rows_now / scoring_seconds, 2) if rows_now else None}
     summary = build_summary(shards, markers, failures, len(shards) - len(todo), flagging, flagged, metadata, timing)
     summary["shards"]["rescored_changed"] = changed
+    summary["pool"] = {"actors": pool.size, **pool.resources}
     summary["scan_id"] = scan_identity(params, markers)
     _carry_or_drop_mitigations(folder, summary)
     storage.write_json(folder.fs, folder.path("summary.json"), summary)

@@ -19,13 +19,15 @@ from audit.readers.inputs import Shard
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 
-ACTOR_BATCHES = 8  # engine batches per actor call: fewer Ray Data round trips per row; numbers do not change
-WRITE_BATCHES = 4  # actor calls per part file: fewer, larger files than one per call
+ACTOR_BATCHES = 8  # engine batches per actor call: fewer Ray Data round trips per row, and the scorer tokenizes
+WRITE_BATCHES = 4  # batch i+1 while the device runs i; actor calls per part file: fewer, larger files
 READ_CPUS = WRITE_CPUS = 0.25  # unlike the actors (0.5 by default), so Ray Data does not fuse reads into them
 
 
-def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, pool: PoolOptions) -> dict[str, str]:
-    """Score every row of `todo` into scores/ and done/; return shard id -> reason for shards that failed."""
+def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, pool: PoolOptions,
+                 batch_size: int) -> dict[str, str]:
+    """Score every row of `todo` into scores/ and done/ in batches of about `batch_size` captions (the
+    stage's choice); return shard id -> reason for shards that failed."""
     for shard in todo:  # the done marker first: results of an input that changed must never count again
         storage.remove_file(folder.fs, folder.done(shard.shard_id))
         storage.remove_file(folder.fs, folder.scores(shard.shard_id))
@@ -38,10 +40,10 @@ def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, poo
                                    "caption_field": options.caption_field})
     # A dead actor is restarted and its batch retried: Ray Data's actor defaults are max_restarts=-1 and
     # max_task_retries=-1 (passing them explicitly is deprecated since Ray 2.51).
-    ds = ds.map_batches(ScorerActor, batch_size=ACTOR_BATCHES * options.stage.config.batch_size, batch_format="pandas",
+    ds = ds.map_batches(ScorerActor, batch_size=ACTOR_BATCHES * batch_size, batch_format="pandas",
                         compute=ActorPoolStrategy(size=pool.size), **pool.resources,
                         fn_constructor_kwargs={"stage": options.stage, "torch_threads": pool.torch_threads})
-    ds = ds.map_batches(write_parts, batch_size=WRITE_BATCHES * ACTOR_BATCHES * options.stage.config.batch_size,
+    ds = ds.map_batches(write_parts, batch_size=WRITE_BATCHES * ACTOR_BATCHES * batch_size,
                         batch_format="pyarrow", num_cpus=WRITE_CPUS, fn_kwargs={"output": out})
     finalize = ray.remote(finalize_shard).options(num_cpus=WRITE_CPUS)
     tracker = ShardTracker(todo, lambda shard, rows: finalize.remote(out, shard, rows))

@@ -5,12 +5,14 @@ predictions of the noise bank are computed once at construction and reused for e
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 
 from audit.model.loader import ModelComponents
+from audit.scoring.batching import CPU_BATCH, PROBE_ROWS, batch_for_memory, free_bytes, probe_row_bytes
 from audit.scoring.noise import noise_bank
 from audit.scoring.terms import authors_sd2_norm, cosine_term, norm_term, v_to_eps
 from audit.scoring.timesteps import probe_timesteps
@@ -22,7 +24,7 @@ class ScoreConfig:
 
     generations: int = 1
     seed: int = 51
-    batch_size: int = 32
+    batch_size: int | None = None  # None: CPU_BATCH on CPU, on CUDA chosen from free memory (audit.scoring.batching)
     max_unet_rows: int = 512
     authors_sd2: bool = False
     compile: bool = False  # torch.compile the UNet (channels-last); pays off on GPUs over long runs
@@ -34,7 +36,7 @@ class Scorer:
     def __init__(self, model: ModelComponents, config: ScoreConfig = ScoreConfig()):
         if config.authors_sd2 and model.prediction_type != "v_prediction":
             raise ValueError("the authors' SD 2.x formulas apply to v-prediction models only")
-        if config.batch_size < 1 or config.max_unet_rows < 1:
+        if (config.batch_size is not None and config.batch_size < 1) or config.max_unet_rows < 1:
             raise ValueError("batch_size and max_unet_rows must be >= 1")
         self.model, self.config = model, config
         self._unet = model.unet
@@ -50,16 +52,45 @@ class Scorer:
             self._uncond_ids = self.tokenize([""])[0]
             self.uncond_states = self._encode(self._uncond_ids)
             self._uncond = self._predict(self.uncond_states)[0]  # (2, n, C, H, W)
+            self.batch_size = self._choose_batch_size()
         if config.compile:  # after the one-off unconditional call, so only caption batches are compiled
             model.unet.to(memory_format=torch.channels_last)
             self._unet = torch.compile(model.unet)
 
-    def tokenize(self, captions: list[str]) -> tuple[torch.Tensor, list[int]]:
-        """Token ids padded and truncated to the tokenizer's limit, and the untruncated token counts."""
+    def _choose_batch_size(self) -> int:
+        """The configured batch size, else CPU_BATCH on CPU, else what one probed UNet call says fits on the GPU."""
+        if self.config.batch_size is not None:
+            return self.config.batch_size
+        if self.model.device.type != "cuda":
+            return CPU_BATCH
+        rows_per_caption = 2 * self.config.generations
+        captions = max(1, PROBE_ROWS // rows_per_caption)
+        states = self.uncond_states.expand(captions, -1, -1)
+        row_bytes = probe_row_bytes(lambda: self._predict(states), captions * rows_per_caption, self.model.device)
+        return batch_for_memory(free_bytes(self.model.device), row_bytes, rows_per_caption, self.config.max_unet_rows)
+
+    def _tokenize_host(self, captions: list[str]) -> tuple[torch.Tensor, list[int]]:
+        """Padded, truncated token ids on the host (pinned for an asynchronous copy to a GPU), untruncated counts."""
         tok = self.model.tokenizer
         ids = tok(captions, padding="max_length", max_length=self.max_length, truncation=True,
-                  return_tensors="pt").input_ids.to(self.model.device)
+                  return_tensors="pt").input_ids
+        if self.model.device.type == "cuda":
+            ids = ids.pin_memory()
         return ids, [len(x) for x in tok(captions, truncation=False, verbose=False).input_ids]
+
+    def tokenize(self, captions: list[str]) -> tuple[torch.Tensor, list[int]]:
+        """Token ids padded and truncated to the tokenizer's limit, on the model's device, and the untruncated counts."""
+        ids, counts = self._tokenize_host(captions)
+        return ids.to(self.model.device, non_blocking=True), counts
+
+    def _tokenized(self, batches: list[list[str]]) -> Iterator[tuple[torch.Tensor, list[int]]]:
+        """Tokenized batches on the device; a background thread tokenizes batch i+1 while batch i is scored."""
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self._tokenize_host, batches[0]) if batches else None
+            for k in range(len(batches)):
+                ids, counts = pending.result()
+                pending = pool.submit(self._tokenize_host, batches[k + 1]) if k + 1 < len(batches) else None
+                yield ids.to(self.model.device, non_blocking=True), counts
 
     def _encode(self, ids: torch.Tensor) -> torch.Tensor:
         """Text-encoder output states in the model's dtype."""
@@ -109,18 +140,19 @@ class Scorer:
         if bad:
             raise TypeError(f"captions must be strings, got {type(bad[0]).__name__}")
         unique = list(dict.fromkeys(captions))
-        norms, coss, counts, empty = [], [], [], []
-        with torch.inference_mode():
-            for i in range(0, len(unique), self.config.batch_size):
-                batch = unique[i : i + self.config.batch_size]
-                k = len(batch)  # padded: the kernels see one shape, so results do not depend on batching
-                ids, n_tok = self.tokenize(batch + batch[-1:] * (self.config.batch_size - k))
+        size = self.batch_size  # short batches are padded with copies: the kernels always see one shape, so a
+        batches = [unique[i : i + size] for i in range(0, len(unique), size)]  # caption's numbers never depend
+        padded = [b + b[-1:] * (size - len(b)) for b in batches]  # on the batch it comes in
+        parts, counts = [], []
+        with torch.inference_mode():  # results stay on the device until the end: no GPU sync between batches
+            for batch, (ids, n_tok) in zip(batches, self._tokenized(padded)):
+                k = len(batch)
                 norm, cos = self._terms(self._predict(self._encode(ids)))
                 same = (ids == self._uncond_ids).all(dim=1)
-                norms += norm.masked_fill(same, 0.0)[:k].tolist()
-                coss += cos.masked_fill(same, 0.0)[:k].tolist()
+                parts.append(torch.stack([norm.masked_fill(same, 0.0), cos.masked_fill(same, 0.0), same.float()])[:, :k])
                 counts += n_tok[:k]
-                empty += same[:k].tolist()
+        norms, coss, empty = torch.cat(parts, dim=1).tolist() if parts else ([], [], [])
+        empty = [bool(e) for e in empty]
         where = {c: k for k, c in enumerate(unique)}
         pick = [where[c] for c in captions]
         return {"norm": [norms[k] for k in pick], "cosine": [coss[k] for k in pick],

@@ -10,7 +10,7 @@ import pandas as pd
 
 from audit import __version__
 from audit.model.fingerprint import fingerprint, local_folder
-from audit.model.loader import load_model
+from audit.model.loader import dtype_name, load_model
 from audit.readers.status import OK, combine_status
 from audit.scoring.engine import ScoreConfig, Scorer
 from audit.scoring.profiles import Profile, resolve_profile
@@ -23,7 +23,7 @@ class ScoreStage:
 
     model: str | None = None
     device: str = "auto"
-    dtype: str = "float32"
+    dtype: str = "auto"  # bfloat16 on CUDA, float32 elsewhere (audit.model.loader.resolve_dtype)
     allow_pickle: bool = False
     config: ScoreConfig = field(default_factory=ScoreConfig)
     profile: str | None = None
@@ -63,8 +63,9 @@ class ScoreStage:
         scorer = self.scorer
         return {"tool": "audit", "version": __version__, "model": scorer.model.source,
                 "model_fingerprint": fingerprint(local_folder(scorer.model.source)),
-                "prediction_type": scorer.model.prediction_type, "dtype": self.dtype,
-                "device": str(scorer.model.device), "seed": self.config.seed, "generations": self.config.generations,
-                "t_hi": scorer.t_hi, "t_lo": scorer.t_lo, "authors_sd2": self.config.authors_sd2,
+                "prediction_type": scorer.model.prediction_type, "dtype": dtype_name(scorer.model.dtype),
+                "device": str(scorer.model.device), "batch_size": scorer.batch_size, "seed": self.config.seed,
+                "generations": self.config.generations, "t_hi": scorer.t_hi, "t_lo": scorer.t_lo,
+                "authors_sd2": self.config.authors_sd2,
                 "w_norm": self.weights.w_norm, "w_cos": self.weights.w_cos, "threshold": self.weights.threshold,
                 "profile": asdict(self.weights)}

@@ -1,0 +1,101 @@
+"""The GPU resource path on a CPU machine: a local Ray that advertises two logical GPUs hosts two one-GPU
+scoring actors, which find no CUDA and score on the CPU; a cluster without GPUs refuses CUDA in one line."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import ray
+from builders import write_laion
+
+from audit.cli.main import main
+from audit.cluster.pool import PoolOptions, actor_options
+from audit.pipeline import stream
+from audit.pipeline.actors import ScorerActor
+from audit.pipeline.placement import PlacementError, describe_on_pool, gpu_shortfall
+from audit.reports.parquet import read_metadata
+from audit.scoring.stage import ScoreStage
+
+
+class RecordingScorer(ScorerActor):
+    """A ScorerActor that writes, once per actor, its Ray GPU ids and the device its model landed on."""
+
+    folder = ""
+
+    def __init__(self, stage, torch_threads: int):
+        super().__init__(stage, torch_threads)
+        record = {"gpu_ids": [str(g) for g in ray.get_gpu_ids()], "device": str(self.stage.scorer.model.device),
+                  "dtype": str(self.stage.scorer.model.dtype), "batch_size": self.stage.scorer.batch_size}
+        Path(self.folder, f"actor-{os.getpid()}.json").write_text(json.dumps(record))
+
+
+@pytest.fixture
+def ray_with_logical_gpus():
+    """A local Ray with 2 logical GPUs (no CUDA behind them) and CPUs for two 1-CPU actors plus read tasks."""
+    ray.init(num_cpus=3, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def ray_without_gpus():
+    ray.init(num_cpus=1, num_gpus=0, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_gpu_shortfall_counts_one_gpu_per_actor():
+    pool = PoolOptions(2, {"num_gpus": 1, "num_cpus": 1.0}, 1)
+    assert gpu_shortfall(pool, {"GPU": 2.0, "CPU": 4.0}) is None
+    assert gpu_shortfall(pool, {"GPU": 1.0}) == "2 scoring actor(s) need 2 GPU(s) but the Ray cluster has 1"
+    assert gpu_shortfall(PoolOptions(1, {"num_cpus": 0.5}, 1), {}) is None
+
+
+@pytest.mark.slow
+def test_default_device_puts_one_actor_on_each_logical_gpu(ray_with_logical_gpus, tiny_eps, tmp_path, monkeypatch):
+    pool = actor_options("auto", None, None)
+    assert pool.size == 2 and pool.resources["num_gpus"] == 1
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    monkeypatch.setattr(RecordingScorer, "folder", str(tmp_path))
+    monkeypatch.setattr(stream, "ScorerActor", RecordingScorer)
+    for k in range(4):
+        write_laion(tmp_path / f"part-{k}.parquet", 40 * k, 40)
+    out = tmp_path / "out"
+    assert main(["scan", str(tmp_path / "*.parquet"), "-o", str(out), "--model", str(tiny_eps), "--top-k", "3"]) == 0
+    actors = [json.loads(p.read_text()) for p in tmp_path.glob("actor-*.json")]
+    assert sorted(a["gpu_ids"][0] for a in actors) == ["0", "1"] and all(len(a["gpu_ids"]) == 1 for a in actors)
+    assert {(a["device"], a["dtype"], a["batch_size"]) for a in actors} == {("cpu", "torch.float32", 32)}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pool"] == {"actors": 2, "num_gpus": 1, "num_cpus": 1.0} and summary["complete"]
+    report = pd.read_parquet(out / "report")
+    assert len(report) == 160 and report.set_index(["source", "row_index"]).index.is_unique
+    assert (report["status"] == "ok").sum() == summary["rows_scored"] == 160 - 4 * 3
+    meta = read_metadata(next((out / "report").glob("*.parquet")))
+    assert (meta["device"], meta["dtype"]) == ("cpu", "float32")
+
+
+def test_cuda_without_cuda_behind_the_gpus_fails_with_the_loaders_reason(ray_with_logical_gpus, tiny_eps):
+    pool = actor_options("cuda", 1, None)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        describe_on_pool(ScoreStage(model=str(tiny_eps), device="cuda"), pool, gpu_wait=0)
+
+
+@pytest.mark.timeout(60)  # the failure this guards against is a scan that waits forever
+def test_cuda_on_a_cluster_without_gpus_fails_in_one_line(ray_without_gpus, tiny_eps, tmp_path, capsys):
+    write_laion(tmp_path / "part-0.parquet", 0, 10)
+    code = main(["scan", str(tmp_path / "part-0.parquet"), "-o", str(tmp_path / "out"), "--model", str(tiny_eps),
+                 "--device", "cuda"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert err.startswith("error: 1 scoring actor(s) need 1 GPU(s) but the Ray cluster has 0 (use --device cpu")
+
+
+@pytest.mark.timeout(60)
+def test_gpu_wait_gives_up_after_the_wait(ray_without_gpus, tiny_eps):
+    pool = actor_options("cuda", None, None)
+    with pytest.raises(PlacementError, match=r"has 0, still after 0.5 s"):
+        describe_on_pool(ScoreStage(model=str(tiny_eps), device="cuda"), pool, gpu_wait=0.5)
