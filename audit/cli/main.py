@@ -1,14 +1,46 @@
-"""Entry point: parse the command, set up logging, turn expected failures into one-line errors."""
+"""Entry point: parse the command, set up logging, turn expected failures into one-line errors.
+
+Every log and error line is made printable and stripped of credentials (it may name an input); SIGTERM
+stops a command as Ctrl-C does: cleanly, resumable, exit code 128 + the signal number.
+"""
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from audit import __version__
+from audit.printable import printable
+from audit.runfolder.storage import redact
 
 EXPECTED_ERRORS = (ValueError, FileNotFoundError, OSError)
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal other than Ctrl-C, raised where the program is, so it unwinds like Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def safe_line(text: str) -> str:
+    """`text` as one printable line without credentials."""
+    return printable(redact(text))
+
+
+class SafeLines(logging.Filter):
+    """Rewrites each record's message with `safe_line` (its traceback, if any, is left as it is)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = safe_line(record.getMessage()), None
+        return True
 
 
 def _quiet_libraries() -> None:
@@ -40,20 +72,25 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(SafeLines())
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler],
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     threads = os.environ.get("AUDIT_TORCH_THREADS")
     if threads:
         import torch
 
         torch.set_num_threads(int(threads))
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         return int(args.run(args) or 0)
     except EXPECTED_ERRORS as err:
         if args.verbose:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {safe_line(str(err))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("interrupted", file=sys.stderr)
-        return 130
+        return 128 + getattr(stop, "signum", signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -39,7 +39,7 @@ def read_shards(batch: pd.DataFrame, output: str, caption_column: str | None,
             rows = read_shard(shard, caption_column, caption_field)
         except Exception as err:  # any failure to read one file fails that shard only
             storage.write_json(folder.fs, folder.failed(shard.shard_id),
-                               {"source": shard.source, "reason": failure_reason(err)})
+                               {"source": shard.source, "reason": storage.redact(failure_reason(err))})
             continue
         n = len(rows.captions)
         index = pa.array(range(n), pa.int64())

@@ -1,6 +1,7 @@
 """Read .txt (a caption per line) and .jsonl (a JSON object per line) caption files from their bytes.
 
 Rows that cannot be decoded are kept with a `read_status` reason: nothing in the input is dropped.
+A UTF-8 byte order mark at the start of a file is not part of its first row.
 """
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import pandas as pd
 
 from audit.readers.errors import InputError
 
+BOM = b"\xef\xbb\xbf"
+
 
 def parse_txt(data: bytes) -> pd.DataFrame:
     """One caption per line; undecodable lines kept (with replacement characters) as 'invalid_utf8'."""
-    lines = data.split(b"\n")
+    lines = data.removeprefix(BOM).split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     captions, statuses = [], []
@@ -32,7 +35,7 @@ def parse_jsonl(data: bytes, column: str | None, where: str) -> pd.DataFrame:
     """One JSON object per line, caption from `column` (default 'caption'); bad lines kept with a status."""
     field = column or "caption"
     records, statuses = [], []
-    for raw in data.splitlines():
+    for raw in data.removeprefix(BOM).splitlines():
         if not raw.strip():
             records.append({})
             statuses.append("empty")

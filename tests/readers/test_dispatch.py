@@ -15,7 +15,7 @@ from audit.readers.inputs import Shard
 
 
 def shard(path, kind):
-    return Shard(str(path), kind, "id")
+    return Shard(str(path), kind, "id", str(path))
 
 
 def test_laion_parquet_keeps_passthrough_types_and_marks_bad_captions(tmp_path):
