@@ -1,7 +1,7 @@
 """Entry point: parse the command, set up logging, turn expected failures into one-line errors.
 
 Every log and error line is made printable and stripped of credentials (it may name an input); SIGTERM
-stops a command as Ctrl-C does: cleanly, resumable, exit code 128 + the signal number.
+stops a command as Ctrl-C does (a KeyboardInterrupt where the program is): cleanly, resumable, exit code 130.
 """
 from __future__ import annotations
 
@@ -18,16 +18,7 @@ from audit.runfolder.storage import redact
 EXPECTED_ERRORS = (ValueError, FileNotFoundError, OSError)
 
 
-class Stopped(KeyboardInterrupt):
-    """A stop signal other than Ctrl-C, raised where the program is, so it unwinds like Ctrl-C."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def _stop(signum: int, frame: object) -> None:
-    raise Stopped(signum)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 def safe_line(text: str) -> str:
@@ -81,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(int(threads))
-    previous = signal.signal(signal.SIGTERM, _stop)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return int(args.run(args) or 0)
     except EXPECTED_ERRORS as err:
@@ -89,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {safe_line(str(err))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as stop:
+    except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 128 + getattr(stop, "signum", signal.SIGINT)
+        return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
