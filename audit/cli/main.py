@@ -16,8 +16,6 @@ from audit.printable import printable
 from audit.runfolder.storage import redact
 
 EXPECTED_ERRORS = (ValueError, FileNotFoundError, OSError)
-
-
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
