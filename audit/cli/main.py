@@ -10,6 +10,9 @@ import logging
 import os
 import signal
 import sys
+import threading
+from contextlib import contextmanager
+from typing import Iterator
 
 from audit import __version__
 from audit.printable import printable
@@ -30,6 +33,19 @@ class SafeLines(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = safe_line(record.getMessage()), None
         return True
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """While inside, SIGTERM raises KeyboardInterrupt as Ctrl-C does (only the main thread receives signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _quiet_libraries() -> None:
@@ -70,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(int(threads))
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        return int(args.run(args) or 0)
+        with sigterm_as_ctrl_c():
+            return int(args.run(args) or 0)
     except EXPECTED_ERRORS as err:
         if args.verbose:
             raise
@@ -81,5 +97,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
