@@ -37,9 +37,18 @@ URL_COLUMNS = ("url", "URL")
 METADATA_KEY = b"audit"
 
 
-def input_name(column: str) -> str:
-    """The report name of an input's passthrough column."""
-    return f"input_{column}" if column in RESERVED else column
+def input_names(columns: list[str], reserved: frozenset[str] = RESERVED) -> list[str]:
+    """The report names of an input's passthrough columns: a reserved name gets `input_` prefixes until it
+    clashes with no other column (`row_id` beside `input_row_id` becomes `input_input_row_id`)."""
+    taken = set(columns)
+    names = []
+    for column in columns:
+        name = column
+        while name in reserved or (name != column and name in taken):
+            name = f"input_{name}"
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def _schema(*columns: str) -> pa.Schema:

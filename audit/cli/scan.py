@@ -16,7 +16,11 @@ inputs: Parquet files (LAION: TEXT column; img2dataset: caption), WebDataset .ta
 the .txt member, or --caption-field of the .json member), .txt (a caption per line) or .jsonl files;
 folders, globs and brace patterns (shards/{00000..00099}.tar); local paths or s3:// / gs:// URIs.
 Each input file is split into units of work of up to --unit-rows rows: a Parquet file into runs
-of whole row groups, a .txt or .jsonl file into runs of lines; a .tar is one unit.
+of whole row groups, a .txt or .jsonl file into runs of lines; a .tar is one unit. A file is read
+once, however often and however it is named. Listings skip hidden files and folders and
+*_stats.json, and take .json files only for a glob ending in .json (a named .json file is read as
+JSON Lines). URIs take pyarrow's options (?endpoint_override=...) and credentials
+(s3://KEY:SECRET@bucket/..., ?access_key=...&secret_key=...), which are never stored or printed.
 
 output folder: scores/ and done/ per shard, report/ (Parquet dataset sorted by rank), flagged.parquet,
 summary.json, report.html and plots/ (rewrite them with `report`). Run the same command again to
@@ -26,7 +30,8 @@ memory: the driver keeps per-shard bookkeeping only, never rows; the ranking is 
 sort in Ray tasks (one per shard, then one per report file of about --rows-per-file rows).
 
 exit codes: 0 every shard scored; 2 bad arguments or inputs, or resuming with other score parameters;
-3 partial run: some shards failed (named in summary.json, the report covers the others); 1 other errors.
+3 partial run: some shards failed (named in summary.json, the report covers the others); 1 other errors;
+130 stopped by Ctrl-C or SIGTERM (run again to resume).
 """
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -16,11 +18,14 @@ def connected(address: str | None) -> Iterator[None]:
         yield
         return
     address = address or os.environ.get("RAY_ADDRESS")
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
         # a private instance listens on loopback only: nothing of it is reachable from the network
         ray.init(include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    if on_sigterm is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_sigterm)  # ray.init sets its own (sys.exit), unlike Ctrl-C
     try:
         yield
     finally:

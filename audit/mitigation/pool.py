@@ -63,7 +63,7 @@ def stage_for_run(summary: dict, options: MitigationOptions, folder: RunFolder) 
     scoring = ScoreStage(model=p["model"], device=options.device, dtype=p["dtype"], config=config,
                          w_norm=p["w_norm"], w_cos=p["w_cos"])
     target = options.target if options.target is not None else median_score(folder)
-    return MitigationStage(scoring, float(threshold), folder.path("embeddings"), target=target,
+    return MitigationStage(scoring, float(threshold), storage.child(folder.address, "embeddings"), target=target,
                            max_edits=options.max_edits, max_steps=options.max_steps, lr=options.lr,
                            attribution=options.attribution)
 

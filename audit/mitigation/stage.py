@@ -47,6 +47,7 @@ class MitigationStage:
         config = replace(self.scorer.config, generations=max(self.adapt_generations, self.scorer.config.generations))
         self.adapt_scorer = Scorer(self.scorer.model, config)
         self._fs, self._root = storage.resolve(self.embeddings_dir)
+        self._shown = storage.redact(self.embeddings_dir if storage.is_uri(self.embeddings_dir) else self._root)
 
     def _score(self, captions: list[str]) -> list[float]:
         """Combined scores of caption variants, batched by the engine."""
@@ -69,16 +70,16 @@ class MitigationStage:
         with torch.no_grad():
             norm, cos = self.scorer.terms_from_states(adapted.states)
         final = float(combine(norm[0], cos[0], w))
-        path = storage.join(self._root, f"{row_id}.safetensors")
+        name = f"{row_id}.safetensors"
         data = save({"prompt_embeds": adapted.states.float().contiguous().cpu()},
                     metadata={"row_id": str(row_id), "caption": caption, "score": str(final)})
-        storage.write_bytes(self._fs, path, data)
+        storage.write_bytes(self._fs, storage.join(self._root, name), data)
         t3 = time.perf_counter()
         return {"row_id": row_id, "caption": caption, "original_score": score,
                 "trigger_tokens": [{"token": t, "contribution": c} for t, c in triggers],
                 "suggested_caption": rewrite.caption, "suggested_score": rewrite.score, "edits": rewrite.edits,
-                "rewrite_converged": rewrite.converged, "embedding_file": path, "embedding_score": final,
-                "embedding_steps": adapted.steps, "embedding_converged": final <= self.threshold,
+                "rewrite_converged": rewrite.converged, "embedding_file": storage.child(self._shown, name),
+                "embedding_score": final, "embedding_steps": adapted.steps, "embedding_converged": final <= self.threshold,
                 "seconds_triggers": t1 - t0, "seconds_rewrite": t2 - t1, "seconds_embedding": t3 - t2,
                 "status": "ok"}
 

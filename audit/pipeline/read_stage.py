@@ -46,7 +46,7 @@ def _unit_chunks(shard: Shard, folder: RunFolder, caption_column: str | None,
                  caption_field: str | None) -> Iterator[pa.Table]:
     """A unit's caption chunks; its passthrough columns are written to staging before the last chunk leaves,
     so they are there when the unit is finalized. Memory: one unit's passthrough columns."""
-    fs, path = storage.resolve(shard.source)
+    fs, path = storage.resolve(shard.address)
     if shard.identity is not None and identity(fs.get_file_info(path)) != shard.identity:
         raise InputError(f"{shard.source} changed while the scan ran; run the scan again")
     extras, pending, first = [], None, shard.first_row
@@ -83,7 +83,7 @@ def read_shards(batch: pd.DataFrame, output: str, caption_column: str | None,
                 yield chunk
         except Exception as err:  # any failure to read one unit fails that unit only
             storage.write_json(folder.fs, folder.failed(shard.shard_id),
-                               {"source": shard.source, "reason": failure_reason(err)})
+                               {"source": shard.source, "reason": storage.redact(failure_reason(err))})
             continue
         if rows == 0:
             finalize_shard(output, shard, 0)

@@ -35,5 +35,5 @@ def _samples(fs: pafs.FileSystem, path: str) -> int:
 
 def count_rows(shard: Shard) -> int:
     """Rows of a whole non-Parquet input file (Parquet units know theirs from the footer)."""
-    fs, path = storage.resolve(shard.source)
+    fs, path = storage.resolve(shard.address)
     return _samples(fs, path) if shard.kind == "webdataset" else _lines(fs, path)

@@ -15,9 +15,9 @@ from audit.readers.inputs import Shard, expand_inputs
 from audit.readers.parquet import iter_parquet, read_parquet
 from audit.readers.status import combine_status
 from audit.readers.text import parse_jsonl, parse_txt
-from audit.readers.webdataset import parse_tar
+from audit.readers.webdataset import check_end_of_archive, parse_tar
 from audit.runfolder import storage
-from audit.schemas import input_name
+from audit.schemas import input_names
 
 
 @dataclass
@@ -58,6 +58,7 @@ def _read(shard: Shard, fs: pafs.FileSystem, path: str, caption_column: str | No
         return read_parquet(fs, path, caption_column, shard.source)
     with fs.open_input_stream(path) as stream:
         if shard.kind == "webdataset":
+            check_end_of_archive(fs, path)
             return _split(parse_tar(stream, caption_field, shard.source))
         data = stream.read()
     return _split(parse_txt(data) if shard.kind == "txt" else parse_jsonl(data, caption_column, shard.source))
@@ -67,12 +68,12 @@ def _rows(raw: list, statuses: list, extra: pa.Table) -> ShardRows:
     """A reader's output as rows: non-string captions become None with their status ('null', 'not_string')."""
     captions = [v if isinstance(v, str) else None for v in raw]
     statuses = [s if isinstance(v, str) else combine_status(s, v) for v, s in zip(raw, statuses)]
-    return ShardRows(captions, statuses, extra.rename_columns([input_name(c) for c in extra.column_names]))
+    return ShardRows(captions, statuses, extra.rename_columns(input_names(extra.column_names)))
 
 
 def read_shard(shard: Shard, caption_column: str | None = None, caption_field: str | None = None) -> ShardRows:
     """Read every row of `shard` (the whole file)."""
-    fs, path = storage.resolve(shard.source)
+    fs, path = storage.resolve(shard.address)
     return _rows(*_read(shard, fs, path, caption_column, caption_field))
 
 
@@ -80,7 +81,7 @@ def iter_shard(shard: Shard, caption_column: str | None, caption_field: str | No
                batch_rows: int) -> Iterator[ShardRows]:
     """The rows of a unit in order: a Parquet unit `batch_rows` at a time from its row groups alone, a text unit
     from its byte range alone; whole files in one piece."""
-    fs, path = storage.resolve(shard.source)
+    fs, path = storage.resolve(shard.address)
     if shard.byte_range is not None:  # some lines of a text file
         start, stop = shard.byte_range
         with fs.open_input_file(path) as src:
@@ -99,10 +100,11 @@ def read_captions(source: str, caption_column: str | None = None, caption_field:
     """One input file as a frame: `row_id` (input order), `caption`, `read_status`, then passthrough columns."""
     shards = expand_inputs([str(source)])
     if len(shards) != 1:
-        raise InputError(f"{source}: names {len(shards)} files; give one file (use `scan` for many)")
-    fs, path = storage.resolve(shards[0].source)
+        raise InputError(f"{storage.redact(str(source))}: names {len(shards)} files; give one file "
+                         f"(use `scan` for many)")
+    fs, path = storage.resolve(shards[0].address)
     if not storage.exists(fs, path):
-        raise InputError(f"{source}: no such file")
+        raise InputError(f"{shards[0].source}: no such file")
     rows = read_shard(shards[0], caption_column, caption_field)
     frame = rows.extra.to_pandas()
     frame.insert(0, "row_id", range(len(rows.captions)))

@@ -1,12 +1,18 @@
 """Expand the scan's inputs (files, folders, globs, brace patterns; local or s3:// / gs://) into shards.
 
-Every input file is one shard, identified by a stable id derived from its address.
+Every input file is a shard (split into units of work by `readers.units`), identified by a stable id derived
+from its address (credentials removed), with an identity that says when the file changed.
+Folder and glob listings skip hidden files and folders and img2dataset's `*_stats.json`; they take `.json`
+files only when the glob itself ends in `.json`. One file given twice (a symlink, a `file://` form, other
+credentials) is one shard.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow.fs as pafs
 from braceexpand import braceexpand
@@ -16,6 +22,8 @@ from audit.runfolder import storage
 
 KINDS = {".parquet": "parquet", ".pq": "parquet", ".tar": "webdataset", ".txt": "txt", ".jsonl": "jsonl",
          ".json": "jsonl"}
+LISTED_JSON = ".json"  # taken by a listing only when its pattern ends in it: JSON beside shards is metadata
+SKIPPED_SUFFIX = "_stats.json"  # img2dataset's per-shard statistics
 WILDCARDS = re.compile(r"[*?]")
 GLOB_TOKENS = re.compile(r"(\*\*/|\*\*|\*|\?)")
 GLOB_REGEX = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
@@ -24,13 +32,14 @@ GLOB_REGEX = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
 @dataclass(frozen=True)
 class Shard:
     """A unit of work: one input file, or some consecutive row groups of a Parquet file, or some consecutive
-    lines of a text file. Its address as given
-    (`source`), how to read it, its id in the output folder, and `identity`, what says the file changed (size
-    and modification time; None when it is missing)."""
+    lines of a text file. Its address without credentials (`source`, stored and shown), how to read it, its id
+    in the output folder, the address as given (`address`, with any credentials: only for opening it), and
+    `identity`, what says the file changed (size and modification time; None when it is missing)."""
 
     source: str
     kind: str
     shard_id: str
+    address: str
     identity: str | None = None
     first_row: int = 0  # a unit of a Parquet file: its rows first_row.. in row groups `row_groups`
     rows: int | None = None
@@ -42,14 +51,15 @@ class Shard:
         """A shard from a row of the pipeline's input dataset (where Arrow and pandas changed the types)."""
         rows, groups, span = record.get("rows"), record.get("row_groups"), record.get("byte_range")
         known = rows is not None and rows == rows  # NaN for a file whose row count is not known
-        return cls(record["source"], record["kind"], record["shard_id"], record.get("identity"),
-                   int(record.get("first_row", 0)), int(rows) if known else None,
-                   tuple(int(g) for g in groups) if groups is not None else None,
-                   (int(span[0]), int(span[1])) if span is not None else None)
+        return cls(source=record["source"], kind=record["kind"], shard_id=record["shard_id"],
+                   address=record["address"], identity=record.get("identity"),
+                   first_row=int(record.get("first_row", 0)), rows=int(rows) if known else None,
+                   row_groups=tuple(int(g) for g in groups) if groups is not None else None,
+                   byte_range=(int(span[0]), int(span[1])) if span is not None else None)
 
 
-def _kind(path: str) -> str | None:
-    name = path.rsplit("/", 1)[-1].lower()
+def _kind(address: str) -> str | None:
+    name = storage.file_name(address).lower()
     return next((k for ext, k in KINDS.items() if name.endswith(ext)), None)
 
 
@@ -60,19 +70,30 @@ def identity(info: pafs.FileInfo) -> str | None:
     return f"size={info.size};mtime_ns={info.mtime_ns}"
 
 
-def _shard(source: str, info: pafs.FileInfo) -> Shard:
-    kind = _kind(source)
+def _shard(address: str, info: pafs.FileInfo) -> Shard:
+    source = storage.redact(address)
+    kind = _kind(address)
     if kind is None:
         raise InputError(f"{source}: unsupported input type (use .parquet, .tar, .txt or .jsonl)")
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", source.rstrip("/").rsplit("/", 1)[-1])[:80]
-    return Shard(source, kind, f"{stem}-{hashlib.sha1(source.encode()).hexdigest()[:10]}", identity(info))
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", storage.file_name(address))[:80]
+    return Shard(source, kind, f"{stem}-{hashlib.sha1(source.encode()).hexdigest()[:10]}", address, identity(info))
 
 
-def _address(path: str, like: str) -> str:
-    """Turn a filesystem path back into an address of the same form as the input `like`."""
-    if storage.is_uri(like):
-        return like.split("://", 1)[0] + "://" + path.lstrip("/")
-    return path
+def _address(path: str, like: str, fs: pafs.FileSystem) -> str:
+    """A listed filesystem path as an address of the same form as the input `like` (user info and query kept)."""
+    if isinstance(fs, pafs.LocalFileSystem):
+        return path
+    parts = urlsplit(like)
+    user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    bucket, _, rest = path.lstrip("/").partition("/")
+    return urlunsplit(parts._replace(netloc=user + bucket, path="/" + rest))
+
+
+def _file_key(fs: pafs.FileSystem, path: str, address: str) -> str:
+    """What names one file however it is written: the real path of a local file, else the address less secrets."""
+    if isinstance(fs, pafs.LocalFileSystem):
+        return "file://" + os.path.realpath(path)
+    return storage.redact(address)
 
 
 def _glob_regex(pattern: str) -> re.Pattern:
@@ -80,29 +101,39 @@ def _glob_regex(pattern: str) -> re.Pattern:
     return re.compile("".join(GLOB_REGEX.get(t, re.escape(t)) for t in GLOB_TOKENS.split(pattern)) + r"\Z")
 
 
+def _listed(path: str, base: str, json_too: bool) -> bool:
+    """Whether a listing takes the file at `path` found under `base`: a supported, visible caption file."""
+    relative = path[len(base):].lstrip("/")
+    if any(part.startswith(".") for part in relative.split("/")) or path.endswith(SKIPPED_SUFFIX):
+        return False
+    return _kind(path) is not None and (json_too or not path.lower().endswith(LISTED_JSON))
+
+
 def _inside(path: str, folder: str | None) -> bool:
     return folder is not None and (path == folder or path.startswith(folder.rstrip("/") + "/"))
 
 
-def _listing(pattern: str, exclude: str | None) -> list[tuple[str, pafs.FileInfo]]:
-    """Supported files in a folder (recursively) or matching a glob, as (address, info), none under `exclude`."""
+def _listing(pattern: str, exclude: str | None) -> list[tuple[str, str, pafs.FileInfo]]:
+    """(address, file key, info) of the caption files in a folder (recursively) or matching a glob, none
+    under `exclude`."""
     fs, path = storage.resolve(pattern)
     glob = WILDCARDS.search(path)
     base = path[: path.rfind("/", 0, glob.start())] if glob else path
     recursive = not glob or "/" in path[glob.start():] or "**" in path
     infos = fs.get_file_info(pafs.FileSelector(base, recursive=recursive, allow_not_found=True))
     match = _glob_regex(path).match if glob else None
-    found = sorted((i for i in infos if i.type == pafs.FileType.File and _kind(i.path) and not _inside(i.path, exclude)
-                    and (match is None or match(i.path))), key=lambda i: i.path)
-    return [(_address(i.path, pattern), i) for i in found]
+    json_too = bool(glob) and path.lower().endswith(LISTED_JSON)
+    found = sorted((i for i in infos if i.type == pafs.FileType.File and _listed(i.path, base, json_too)
+                    and not _inside(i.path, exclude) and (match is None or match(i.path))), key=lambda i: i.path)
+    return [(address, _file_key(fs, i.path, address), i) for i in found for address in [_address(i.path, pattern, fs)]]
 
 
 def expand_inputs(inputs: list[str], exclude: str | None = None) -> list[Shard]:
-    """Shards in input order, duplicates removed; a named file that is missing stays (its shard will fail).
+    """Shards in input order, each file once; a named file that is missing stays (its shard will fail).
 
     Folder listings and globs skip files under `exclude` (the scan's own output folder, in filesystem form).
     """
-    sources: dict[str, pafs.FileInfo] = {}
+    sources: dict[str, tuple[str, pafs.FileInfo]] = {}  # file key -> (address, info), first form given wins
     for given in inputs:
         for item in braceexpand(given):
             fs, path = storage.resolve(item)
@@ -110,8 +141,10 @@ def expand_inputs(inputs: list[str], exclude: str | None = None) -> list[Shard]:
             if info is None or info.type == pafs.FileType.Directory:
                 matched = _listing(item, exclude)
                 if not matched:
-                    raise InputError(f"{item}: no .parquet, .tar, .txt or .jsonl files found")
-                sources |= {address: found for address, found in matched if address not in sources}
+                    raise InputError(f"{storage.redact(item)}: no .parquet, .tar, .txt or .jsonl files found")
             else:
-                sources.setdefault(item if storage.is_uri(item) else path, info)
-    return [_shard(source, info) for source, info in sources.items()]
+                address = item if storage.is_uri(item) else path
+                matched = [(address, _file_key(fs, path, address), info)]
+            for address, key, found in matched:
+                sources.setdefault(key, (address, found))
+    return [_shard(address, info) for address, info in sources.values()]

@@ -1,6 +1,7 @@
 """Read .txt (a caption per line) and .jsonl (a JSON object per line) caption files from their bytes.
 
 Rows that cannot be decoded are kept with a `read_status` reason: nothing in the input is dropped.
+A UTF-8 byte order mark at the start of a file is not part of its first row.
 """
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import pandas as pd
 
 from audit.readers.errors import InputError
 
+BOM = b"\xef\xbb\xbf"
+
 
 def lines(data: bytes) -> list[bytes]:
     """The lines of a text file: split at line feeds only (so that counting them is counting b"\\n"), a final
-    line feed ends the last line, a carriage return before a line feed is dropped."""
-    parts = data.split(b"\n")
+    line feed ends the last line, a carriage return before a line feed is dropped, and so is a leading BOM."""
+    parts = data.removeprefix(BOM).split(b"\n")
     if parts and parts[-1] == b"":
         parts.pop()
     return [line.removesuffix(b"\r") for line in parts]

@@ -22,7 +22,7 @@ def _footer(shard: Shard) -> pq.FileMetaData | None:
     """The file's Parquet footer; None if it cannot be read (the unit then fails when it is read, alone)."""
     if shard.kind != "parquet" or shard.identity is None:
         return None
-    fs, path = storage.resolve(shard.source)
+    fs, path = storage.resolve(shard.address)
     try:
         return pq.ParquetFile(path, filesystem=fs).metadata
     except (pa.ArrowException, OSError):
@@ -58,7 +58,7 @@ def _units(shard: Shard, unit_rows: int) -> list[Shard]:
 
 def _line_starts(shard: Shard, unit_rows: int) -> tuple[int, int, list[int]]:
     """(file size, lines, byte offsets where lines unit_rows, 2 unit_rows, ... start), counting line feeds."""
-    fs, path = storage.resolve(shard.source)
+    fs, path = storage.resolve(shard.address)
     size, lines, starts, last = 0, 0, [], b"\n"
     with fs.open_input_stream(path) as src:
         while block := src.read(BLOCK):

@@ -2,7 +2,8 @@
 
 Members are grouped into samples by key (the path up to the first dot of the file name, as webdataset does);
 the caption comes from the sample's `.txt` member, or from a field of its `.json` member, whose other
-fields become passthrough columns. Undecodable or missing captions are kept with a status.
+fields become passthrough columns. Undecodable or missing captions are kept with a status. A tar that lacks
+its end-of-archive marker (cut short, perhaps at a member boundary) is refused: it would read as a shorter shard.
 """
 from __future__ import annotations
 
@@ -11,11 +12,25 @@ import tarfile
 from typing import BinaryIO
 
 import pandas as pd
+import pyarrow.fs as pafs
 from webdataset.tariterators import group_by_keys, tar_file_iterator
 
-from audit.schemas import RESERVED
+from audit.schemas import RESERVED, input_names
 
 TEXT_MEMBERS = {"txt", "json"}
+BLOCK = 512
+END_OF_ARCHIVE = 2 * BLOCK  # two zero blocks end every tar archive
+
+
+def check_end_of_archive(fs: pafs.FileSystem, path: str) -> None:
+    """Raise tarfile.ReadError unless the file ends in the tar end-of-archive marker (read from its tail only)."""
+    with fs.open_input_file(path) as src:
+        size = src.size()
+        if size < END_OF_ARCHIVE or size % BLOCK:
+            raise tarfile.ReadError(f"archive cut short: {size} bytes is not a whole tar archive")
+        src.seek(size - END_OF_ARCHIVE)
+        if src.read(END_OF_ARCHIVE).strip(b"\0"):
+            raise tarfile.ReadError("archive cut short: no end-of-archive marker")
 
 
 def _reraise(err: Exception) -> bool:
@@ -59,10 +74,10 @@ def parse_tar(stream: BinaryIO, caption_field: str | None, source: str = "") -> 
     for sample in _samples(stream, source):
         record = _json(sample.get("json"))
         caption, status = _caption(sample, record, caption_field)
-        extra = {k: v for k, v in (record or {}).items() if k != caption_field}
         keys.append(sample["__key__"])
         captions.append(caption)
         statuses.append(status)
-        records.append({(f"input_{k}" if k in RESERVED or k == "key" else k): v for k, v in extra.items()})
+        records.append({k: v for k, v in (record or {}).items() if k != caption_field})
     frame = pd.DataFrame.from_records(records, index=range(len(keys))) if records else pd.DataFrame()
+    frame.columns = input_names([str(c) for c in frame.columns], RESERVED | {"key"})
     return frame.assign(key=keys, caption=captions, read_status=statuses)

@@ -5,6 +5,8 @@ import unicodedata
 
 import pyarrow as pa
 
+from audit.printable import unprintable
+
 NUMBERS = ("score", "norm", "cosine")
 MIN_CAPTION = 20
 
@@ -13,7 +15,7 @@ def _char(ch: str) -> str:
     """Whitespace as a space; control, format and unassigned characters (escapes, bidi overrides) as U+FFFD."""
     if ch.isspace():
         return " "
-    return "\ufffd" if unicodedata.category(ch).startswith("C") else ch
+    return "\ufffd" if unprintable(ch) else ch
 
 
 def _width(ch: str) -> int:

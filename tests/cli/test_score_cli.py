@@ -95,3 +95,16 @@ def test_numeric_option_types():
     for parse, text in ((at_least(1), "0"), (fraction, "1.5")):
         with pytest.raises(argparse.ArgumentTypeError):
             parse(text)
+
+
+def test_input_names_with_terminal_escapes_are_printed_escaped(tiny_eps, tmp_path):
+    """A file or column name can carry escape sequences: log and error lines show them escaped, never raw."""
+    evil = tmp_path / "evil\x1b[2J\x1b]0;owned\x07.txt"
+    evil.write_text("a red cat\n")
+    done = run_cli("score", "-i", str(evil), "-o", str(tmp_path / "out.parquet"), "--model", str(tiny_eps))
+    assert done.returncode == 0 and "evil\\x1b[2J\\x1b]0;owned\\x07.txt" in done.stderr
+    pq.write_table(pa.table({"\x1b[31mred\u202e": ["a cat"]}), tmp_path / "cols\x1b[1A.parquet")
+    failed = run_cli("score", "-i", str(tmp_path / "cols\x1b[1A.parquet"), "-o", str(tmp_path / "o.parquet"),
+                     "--model", str(tiny_eps))
+    assert failed.returncode == 2 and "cols\\x1b[1A.parquet" in failed.stderr and "\\x1b[31mred\\u202e" in failed.stderr
+    assert not any(ch in done.stderr + failed.stderr for ch in "\x1b\x07\u202e")

@@ -60,3 +60,29 @@ def test_killed_driver_resumes_to_the_same_report(local_ray, tiny_eps, inputs, t
     assert len(got) == ROWS * SHARDS
     pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-6)
     assert got["rank"].equals(want["rank"])
+
+
+def test_sigterm_stops_like_ctrl_c_and_the_rerun_resumes(local_ray, tiny_eps, inputs, tmp_path):
+    """SIGTERM (what schedulers and `kill` send) unwinds like Ctrl-C: one line, exit 130, a resumable folder."""
+    args = [str(inputs), "--model", str(tiny_eps), "--batch-size", "4", "-o", str(tmp_path / "out")]
+    driver = subprocess.Popen([sys.executable, "-m", "audit", "scan", *args, "--address", local_ray],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=os.environ | {"AUDIT_TORCH_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 240
+        while not markers(tmp_path / "out") and driver.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        driver.send_signal(signal.SIGTERM)
+    _, stderr = driver.communicate(timeout=120)
+    assert driver.returncode == 130, stderr[-2000:]
+    assert stderr.rstrip().endswith("interrupted") and "Traceback" not in stderr
+    assert not (tmp_path / "out" / "summary.json").exists()
+    time.sleep(2)  # let Ray end the stopped driver's tasks and actors
+    before = markers(tmp_path / "out")
+
+    assert main(["scan", *args]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["shards"]["resumed"] == len(before) >= 1 and summary["complete"]
+    report = pd.read_parquet(tmp_path / "out" / "report")
+    assert sorted(report["row_id"]) == list(range(ROWS * SHARDS))

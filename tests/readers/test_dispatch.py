@@ -15,7 +15,7 @@ from audit.readers.inputs import Shard
 
 
 def shard(path, kind):
-    return Shard(str(path), kind, "id")
+    return Shard(str(path), kind, "id", str(path))
 
 
 def test_laion_parquet_keeps_passthrough_types_and_marks_bad_captions(tmp_path):
@@ -78,3 +78,44 @@ def test_text_and_jsonl_rows(tmp_path):
     rows = read_shard(shard(jsonl, "jsonl"))
     assert rows.captions == ["a", None, None] and rows.statuses == [None, "not_string", "invalid_json"]
     assert rows.extra["url"].to_pylist() == ["q", "7", None]
+
+
+def write_samples(path, n: int, end: bool) -> bytes:
+    """A tar of `n` txt samples; without `end`, cut right after the last member (no end-of-archive blocks)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for i in range(n):
+            data = f"caption {i}".encode()
+            info = tarfile.TarInfo(f"{i:04d}.txt")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        cut = tar.offset
+    data = buffer.getvalue() if end else buffer.getvalue()[:cut]
+    path.write_bytes(data)
+    return data
+
+
+def test_a_tar_cut_at_a_member_boundary_fails_instead_of_reading_short(tmp_path):
+    write_samples(tmp_path / "whole.tar", 5, end=True)
+    assert len(read_shard(shard(tmp_path / "whole.tar", "webdataset")).captions) == 5
+    write_samples(tmp_path / "cut.tar", 5, end=False)
+    with tarfile.open(tmp_path / "cut.tar") as tar:  # the standard library reads it as a complete, shorter archive
+        assert len(tar.getmembers()) == 5
+    with pytest.raises(tarfile.ReadError, match="archive cut short"):
+        read_shard(shard(tmp_path / "cut.tar", "webdataset"))
+
+
+def test_reserved_input_columns_are_renamed_without_clashes(tmp_path):
+    path = tmp_path / "clash.parquet"
+    pq.write_table(pa.table({"TEXT": ["a cat"], "row_id": [7], "input_row_id": [8], "score": [0.5]}), path)
+    rows = read_shard(shard(path, "parquet"))
+    assert rows.extra.column_names == ["input_input_row_id", "input_row_id", "input_score"]
+    assert rows.extra.to_pylist() == [{"input_input_row_id": 7, "input_row_id": 8, "input_score": 0.5}]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_caption(tmp_path):
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbfa cat\na dog\n")
+    (tmp_path / "bom.jsonl").write_bytes(b'\xef\xbb\xbf{"caption": "a cat"}\n')
+    assert read_shard(shard(tmp_path / "bom.txt", "txt")).captions == ["a cat", "a dog"]
+    rows = read_shard(shard(tmp_path / "bom.jsonl", "jsonl"))
+    assert rows.captions == ["a cat"] and rows.statuses == [None]

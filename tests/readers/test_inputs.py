@@ -43,3 +43,23 @@ def test_unusable_inputs_are_refused(folder):
         expand_inputs([str(folder / "*.csv")])
     with pytest.raises(InputError, match="unsupported input type"):
         expand_inputs([str(folder / "notes.md")])
+
+
+def test_listing_skips_hidden_files_and_stats_json_and_takes_json_only_by_glob(tmp_path):
+    """img2dataset writes `*_stats.json` beside its shards; editors and sync tools leave hidden files."""
+    for name in ("a.parquet", "00000_stats.json", "meta.json", ".b.parquet", ".cache/c.parquet", "sub/.d.txt",
+                 "sub/e.txt", "x.json", "y_stats.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert [s.source for s in expand_inputs([str(tmp_path)])] == [str(tmp_path / "a.parquet"), str(tmp_path / "sub/e.txt")]
+    assert [s.source for s in expand_inputs([str(tmp_path / "*.json")])] == [str(tmp_path / n) for n in ("meta.json", "x.json")]
+    assert [s.kind for s in expand_inputs([str(tmp_path / "meta.json")])] == ["jsonl"]  # named: read as JSON Lines
+
+
+def test_one_file_named_several_ways_is_one_shard(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("a cat\n")
+    (tmp_path / "data" / "link.txt").symlink_to(tmp_path / "data" / "a.txt")
+    shards = expand_inputs([str(tmp_path / "data"), f"file://{tmp_path}/data/a.txt", str(tmp_path / "data" / "link.txt")])
+    assert [s.source for s in shards] == [str(tmp_path / "data" / "a.txt")]
+
