@@ -15,7 +15,8 @@ SCORE_COLUMNS = ["caption", "score", "norm", "cosine", "n_tokens", "truncated", 
 
 
 def write_parts(batch: pa.Table, output: str) -> pa.Table:
-    """Write each shard's contiguous row runs in `batch` to staging/<shard>/parts/; one record per part."""
+    """Write each shard's contiguous row runs in `batch` to staging/<shard>/parts/; one record per part, with
+    its rows' scoring seconds."""
     layout, records = Layout.at(output), []
     for shard_id in pc.unique(batch["shard_id"]).to_pylist():
         rows = batch.filter(pc.equal(batch["shard_id"], shard_id)).sort_by("row_index")
@@ -24,7 +25,8 @@ def write_parts(batch: pa.Table, output: str) -> pa.Table:
         for a, b in zip(starts, [*starts[1:], len(index)]):
             name = f"{index[a]:012d}-{index[b - 1]:012d}.parquet"
             storage.write_table(layout.fs, layout.staging(shard_id, "parts", name), rows.slice(a, b - a))
-            records.append((shard_id, name, b - a, rows["shard_rows"][0].as_py()))
+            seconds = float(rows["seconds"].to_numpy()[a:b].sum())
+            records.append((shard_id, name, b - a, rows["shard_rows"][0].as_py(), seconds))
     return pa.Table.from_pylist([dict(zip(schemas.PART.names, r)) for r in records], schema=schemas.PART)
 
 

@@ -19,7 +19,8 @@ from audit.pipeline.layout import Layout
 from audit.pipeline.params import check_or_store, score_params
 from audit.pipeline.pool import actor_options
 from audit.pipeline.stream import score_shards
-from audit.pipeline.summary import build_summary
+from audit.pipeline.summary import build_summary, timing
+from audit.pipeline.tracker import ProgressFn
 from audit.reports.final import write_final_report
 from audit.reports.flagging import choose_flagging
 from audit.reports.html import write_report
@@ -60,8 +61,9 @@ def _describe(stage: ScoreStage, resources: dict) -> dict:
         raise err.cause from None
 
 
-def run_scan(options: ScanOptions) -> dict:
-    """Scan `options.inputs` into `options.output`; return the summary (also written as summary.json)."""
+def run_scan(options: ScanOptions, progress: ProgressFn | None = None) -> dict:
+    """Scan `options.inputs` into `options.output`, calling `progress` while scoring; return the summary (also
+    written as summary.json). The report is written even when no row could be scored."""
     start = time.monotonic()
     shards = expand_inputs(options.inputs)
     layout = Layout.at(options.output)
@@ -74,7 +76,7 @@ def run_scan(options: ScanOptions) -> dict:
         log.info("%d shards: %d finished before, %d to score with %d actor(s) (%s)", len(shards),
                  len(shards) - len(todo), len(todo), pool.size, pool.resources)
         scoring_start = time.monotonic()
-        failures = score_shards(layout, todo, options, pool) if todo else {}
+        failures, model_seconds = score_shards(layout, todo, options, pool, progress) if todo else ({}, 0.0)
         scoring_seconds = time.monotonic() - scoring_start
         markers = _markers(layout, shards)
         rows_now = sum(m["rows"] for sid, m in markers if sid not in done)
@@ -82,10 +84,8 @@ def run_scan(options: ScanOptions) -> dict:
                                    sum(m["scored"] for _, m in markers))
         flagged = write_final_report(layout, markers, flagging, metadata, options.rows_per_file)
         storage.remove_tree(layout.fs, layout.path("staging"))
-    timing = {"wall_seconds": round(time.monotonic() - start, 3), "scoring_seconds": round(scoring_seconds, 3),
-              "rows_this_run": rows_now,
-              "captions_per_second": round(rows_now / scoring_seconds, 2) if rows_now else None}
-    summary = build_summary(shards, markers, failures, len(shards) - len(todo), flagging, flagged, metadata, timing)
+    times = timing(time.monotonic() - start, scoring_seconds, model_seconds, rows_now, pool.size)
+    summary = build_summary(shards, markers, failures, len(shards) - len(todo), flagging, flagged, metadata, times)
     storage.write_json(layout.fs, layout.path("summary.json"), summary)
     write_report(options.output)
     return summary

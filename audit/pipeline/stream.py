@@ -17,7 +17,7 @@ from audit.pipeline.layout import Layout
 from audit.pipeline.parts import finalize_shard, write_parts
 from audit.pipeline.pool import PoolOptions
 from audit.pipeline.read_stage import read_shards
-from audit.pipeline.tracker import ShardTracker
+from audit.pipeline.tracker import ProgressFn, ShardTracker
 
 if TYPE_CHECKING:
     from audit.pipeline.run import ScanOptions
@@ -26,8 +26,10 @@ WRITE_BATCHES = 32  # scoring batches per part file: fewer, larger files than on
 READ_CPUS = WRITE_CPUS = 0.25  # unlike the actors (0.5 by default), so Ray Data does not fuse reads into them
 
 
-def score_shards(layout: Layout, todo: list[Shard], options: ScanOptions, pool: PoolOptions) -> dict[str, str]:
-    """Score every row of `todo` into scores/ and done/; return shard id -> reason for shards that failed."""
+def score_shards(layout: Layout, todo: list[Shard], options: ScanOptions, pool: PoolOptions,
+                 progress: ProgressFn | None = None) -> tuple[dict[str, str], float]:
+    """Score every row of `todo` into scores/ and done/, calling `progress` as parts arrive; return shard id ->
+    reason for shards that failed, and the seconds the actors spent scoring (summed over actors)."""
     for shard in todo:
         storage.remove_tree(layout.fs, layout.staging(shard.shard_id))
         storage.remove_file(layout.fs, layout.failed(shard.shard_id))
@@ -44,7 +46,7 @@ def score_shards(layout: Layout, todo: list[Shard], options: ScanOptions, pool: 
     ds = ds.map_batches(write_parts, batch_size=WRITE_BATCHES * options.stage.config.batch_size,
                         batch_format="pyarrow", num_cpus=WRITE_CPUS, fn_kwargs={"output": out})
     finalize = ray.remote(finalize_shard).options(num_cpus=WRITE_CPUS)
-    tracker = ShardTracker(todo, lambda shard, rows: finalize.remote(out, shard, rows))
+    tracker = ShardTracker(todo, lambda shard, rows: finalize.remote(out, shard, rows), progress)
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         for record in batch.to_pylist():
             tracker.add(**record)
@@ -52,4 +54,4 @@ def score_shards(layout: Layout, todo: list[Shard], options: ScanOptions, pool: 
     for shard in todo:
         if storage.exists(layout.fs, layout.failed(shard.shard_id)):
             failures[shard.shard_id] = storage.read_json(layout.fs, layout.failed(shard.shard_id))["reason"]
-    return failures
+    return failures, tracker.model_seconds

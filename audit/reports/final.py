@@ -20,7 +20,7 @@ from audit.pipeline import storage
 from audit.pipeline.layout import Layout
 from audit.reports.buckets import bucket_count, cut_points
 from audit.reports.flagging import Flagging
-from audit.reports.parquet import LEADING, METADATA_KEY
+from audit.reports.parquet import LEADING, METADATA_KEY, with_pandas_types
 from audit.reports.rank_tasks import Plan, partition_shard, rank_bucket
 
 REPORT_LEAD = [*LEADING, "percentile", "flagged", "source", "row_index", "key"]
@@ -50,7 +50,8 @@ def _report_schema(data: pa.Schema, metadata: dict) -> pa.Schema:
     """Report columns first, then passthrough columns; the run parameters in the schema metadata."""
     fields = {f.name: f for f in [*data, *(pa.field(n, t) for n, t in RANK_COLUMNS)]}
     names = [n for n in REPORT_LEAD if n in fields] + [n for n in fields if n not in REPORT_LEAD]
-    return pa.schema([fields[n] for n in names], metadata={METADATA_KEY: json.dumps(metadata, default=str).encode()})
+    schema = pa.schema([fields[n] for n in names], metadata={METADATA_KEY: json.dumps(metadata, default=str).encode()})
+    return with_pandas_types(schema)
 
 
 def _write_flagged(layout: Layout, schema: pa.Schema) -> None:

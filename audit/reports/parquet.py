@@ -27,6 +27,26 @@ def write_report(frame: pd.DataFrame, path: str | Path, metadata: dict) -> None:
     pq.write_table(table.replace_schema_metadata(meta), path)
 
 
+def _nullable(arrow_type: pa.DataType) -> str:
+    """The pandas nullable dtype of an Arrow integer or boolean type: int32 -> Int32, uint8 -> UInt8, bool -> boolean."""
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    return str(arrow_type).replace("uint", "UInt").replace("int", "Int")
+
+
+def with_pandas_types(schema: pa.Schema, keep: tuple[str, ...] = ("row_id", "flagged")) -> pa.Schema:
+    """`schema` plus pandas metadata so `pd.read_parquet` gives nullable Int64/boolean columns, not float64/object.
+
+    Integer and boolean columns may hold nulls (rank, n_tokens and truncated of unscored rows, passthrough
+    columns missing in some shards); the columns in `keep` never do and stay plain int64/bool.
+    """
+    nullable = {f.name: _nullable(f.type) for f in schema if f.name not in keep
+                and (pa.types.is_integer(f.type) or pa.types.is_boolean(f.type))}
+    frame = schema.empty_table().to_pandas().astype(nullable)
+    pandas = pa.Schema.from_pandas(frame, preserve_index=False).metadata[b"pandas"]
+    return schema.with_metadata({**(schema.metadata or {}), b"pandas": pandas})
+
+
 def read_metadata(path: str | Path) -> dict:
     """The run parameters stored by `write_report`."""
     return json.loads(pq.read_schema(path).metadata[METADATA_KEY])
