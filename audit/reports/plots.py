@@ -52,7 +52,7 @@ def histogram_figure(stats: RunStats, cut: Cut | None) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=110)
     if len(stats.edges):
         ax.bar(stats.edges[:-1], stats.counts, width=np.diff(stats.edges), align="edge", color="#2e86c1", log=True)
-        top = max(2.0, stats.counts.max() * 1.5)
+        top = max(6.0, stats.counts.max() * 1.5)  # room for at least the labels 1, 2 and 5
         ax.set_ylim(0.7, top)
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if top < 1000 else (1.0,)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
