@@ -10,7 +10,7 @@ exit codes: 0 complete: every shard scored (whether or not rows were flagged);
   3 partial run: some shards failed, e.g. a missing or corrupt file (named in summary.json; the report
     covers the others);
   4 nothing scored: the inputs have no rows, or no row could be scored (empty or invalid captions).
-Every exit but 1 and 2 writes report.html and prints its reason in the last line."""
+Exits 0, 3 and 4 write report.html; the console's `exit N:` line gives the reason."""
 
 
 def _plural(n: int, word: str) -> str:
@@ -42,7 +42,7 @@ def _flagging(summary: dict) -> str:
 
 
 def final_block(summary: dict, output: str, log_file: str | None, wall: float, code: int, reason: str) -> list[str]:
-    """The lines that end a scan: counts, throughput, where the report and the logs are, the exit status."""
+    """The lines that end a scan: counts, throughput, the exit status, where the logs and the report are (last)."""
     t = summary["timing"]
     not_scored = sum(summary["rows_not_scored"].values())
     lines = [f"rows:     {summary['rows_read']:,} read, {summary['rows_scored']:,} scored, {not_scored:,} not scored; "
@@ -56,10 +56,10 @@ def final_block(summary: dict, output: str, log_file: str | None, wall: float, c
         lines.append(f"mitigated: {m['ok']:,} of {m['flagged']:,} flagged rows; under the threshold: rewrite "
                      f"{m['rewrite_under_threshold']:,}, adapted embedding {m['embedding_under_threshold']:,}")
     folder = output.rstrip("/")
-    lines.append(f"report:   {folder}/report.html")
-    lines.append(f"folder:   {folder}/ (report/ ranked Parquet, flagged.parquet, summary.json, plots/"
-                 + (", mitigations.parquet, embeddings/" if "mitigation" in summary else "") + ")")
+    lines.append(f"exit {code}:   {reason}")
     if log_file:
         lines.append(f"Ray log:  {log_file}")
-    lines.append(f"exit {code}:   {reason}")
+    lines.append(f"folder:   {folder}/ (report/ ranked Parquet, flagged.parquet, summary.json, plots/"
+                 + (", mitigations.parquet, embeddings/" if "mitigation" in summary else "") + ")")
+    lines.append(f"report:   {folder}/report.html")
     return lines
