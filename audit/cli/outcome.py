@@ -49,8 +49,8 @@ def final_block(summary: dict, output: str, log_file: str | None, wall: float, c
              f"{summary['flagged']:,} flagged ({_flagging(summary)})"]
     if t.get("model_captions_per_second"):
         lines.append(f"speed:    {t['model_captions_per_second']:,.1f} captions/s per actor in the model "
-                     f"({t['rows_this_run']:,} rows in {t['model_seconds']:,.2f} s); {wall:,.1f} s in all, "
-                     "mostly starting Ray and loading the model")
+                     f"({t['rows_this_run']:,} rows in {t['model_seconds']:,.2f} s of {wall:,.1f} s; the rest: "
+                     "starting Ray and the actors" + (", mitigation)" if "mitigation" in summary else ")"))
     if "mitigation" in summary:
         m = summary["mitigation"]
         lines.append(f"mitigated: {m['ok']:,} of {m['flagged']:,} flagged rows; under the threshold: rewrite "

@@ -58,3 +58,12 @@ def test_report_parquet_keeps_integer_and_boolean_types(local_ray, tiny_eps, tmp
     assert report["rank"].isna().tolist() == [False, True, False] and sorted(report["rank"].dropna()) == [1, 2]
     assert report["truncated"].tolist()[::2] == [False, True] and pd.isna(report["truncated"].iloc[1])
     assert report["n_tokens"].iloc[2] > 77 and pd.isna(report["n_tokens"].iloc[1])
+
+
+def test_help_documents_every_exit_code(capsys):
+    from audit.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["scan", "--help"])
+    text = capsys.readouterr().out
+    assert all(f"  {code} " in text or f"codes: {code} " in text for code in range(5)) and "logs/scan.log" in text
