@@ -28,7 +28,8 @@ def write_report(frame: pd.DataFrame, path: str | Path, metadata: dict) -> None:
 
 
 def _nullable(arrow_type: pa.DataType) -> str:
-    """The pandas nullable dtype of an Arrow integer or boolean type: int32 -> Int32, uint8 -> UInt8, bool -> boolean."""
+    """The pandas nullable dtype of an Arrow integer or boolean type: int32 -> Int32, uint8 -> UInt8,
+    bool -> boolean."""
     if pa.types.is_boolean(arrow_type):
         return "boolean"
     return str(arrow_type).replace("uint", "UInt").replace("int", "Int")
