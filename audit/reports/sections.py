@@ -66,13 +66,13 @@ def summary(s: dict, guide_href: str | None = None) -> str:
 
 
 CANARY_NOTE = (
-    "The model is the bundled canary: an 8x8-pixel model trained by this project on procedural data, so that "
-    "its memorized captions are known. 129 captions of 4-6 pseudo-words "
-    "(e.g. \u201cguru dilepo kini nifu melivu\u201d), each seen 590 times in training, are memorized: prompted "
-    "with one, it reproduces its training image (labels/memorized.txt). Its ordinary training data are shape scenes (\u201ca large black triangle at the "
-    "centre on a yellow background\u201d); those captions rank high too, not because the model copies an image, "
-    "but because at 8x8 pixels such a caption determines nearly the whole image, so its guidance is strong. "
-    "See audit/assets/canary/README.md.")
+    "The model is the bundled canary: an 8x8-pixel model trained by this project on procedural data, so "
+    "that its memorized captions are known. 129 captions of 4-6 pseudo-words (e.g. \u201cguru dilepo kini "
+    "nifu melivu\u201d), each seen 590 times in training, are memorized: prompted with one, it reproduces its "
+    "training image (labels/memorized.txt). Its ordinary training data are shape scenes (\u201ca large black "
+    "triangle at the centre on a yellow background\u201d); those captions rank high too, not because the "
+    "model copies an image, but because at 8x8 pixels such a caption determines nearly the whole image, so "
+    "its guidance is strong. See audit/assets/canary/README.md.")
 GUIDE = "docs/reading-the-report.md"
 CANARY = Path(__file__).resolve().parents[1] / "assets" / "canary"
 
