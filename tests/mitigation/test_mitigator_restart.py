@@ -20,9 +20,10 @@ from audit.model.loader import DEFAULT_MODEL
 
 @pytest.fixture(scope="module")
 def ray_with_state_api():
-    """A local Ray with the dashboard, which serves the state API used to find the actor's process."""
+    """A local Ray with the dashboard, which serves the state API used to find the actor's process; its address
+    (the state API must be told: other Ray instances may run on the same machine)."""
     ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False, _node_ip_address="127.0.0.1")
-    yield
+    yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
 
@@ -39,7 +40,8 @@ def test_killed_mitigation_actor_is_restarted_and_every_row_mitigated(ray_with_s
     deadline = time.monotonic() + 240
     victims = []
     while not victims and time.monotonic() < deadline:
-        victims = [a for a in list_actors(detail=True) if "MitigatorActor" in a.class_name and a.state == "ALIVE"]
+        victims = [a for a in list_actors(address=ray_with_state_api, detail=True)
+                   if "MitigatorActor" in a.class_name and a.state == "ALIVE"]
         time.sleep(0.2)
     while not list(run.glob("embeddings/*.safetensors")) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -47,7 +49,8 @@ def test_killed_mitigation_actor_is_restarted_and_every_row_mitigated(ray_with_s
     assert job.is_alive() and len(list(run.glob("embeddings/*.safetensors"))) < n_flagged, "must be killed mid-way"
     job.join(300)
     assert result["code"] == 0
-    [after] = [a for a in list_actors(detail=True) if a.actor_id == victims[0].actor_id]
+    [after] = [a for a in list_actors(address=ray_with_state_api, detail=True)
+               if a.actor_id == victims[0].actor_id]
     assert after.num_restarts >= 1
     out = pd.read_parquet(run / "mitigations.parquet")
     assert sorted(out["row_id"]) == sorted(pd.read_parquet(run / "flagged.parquet")["row_id"])

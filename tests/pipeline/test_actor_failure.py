@@ -19,14 +19,15 @@ from audit.cli.main import main
 
 @pytest.fixture(scope="module")
 def ray_with_state_api():
-    """A local Ray with the dashboard, which serves the state API used to find the actor's process."""
+    """A local Ray with the dashboard, which serves the state API used to find the actor's process; its address
+    (the state API must be told: other Ray instances may run on the same machine)."""
     ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
-    yield
+    yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
 
-def scorer_actors() -> list:
-    return [a for a in list_actors(detail=True) if "ScorerActor" in a.class_name]
+def scorer_actors(address: str) -> list:
+    return [a for a in list_actors(address=address, detail=True) if "ScorerActor" in a.class_name]
 
 
 def test_killed_actor_is_restarted_and_every_row_scored(ray_with_state_api, tiny_eps, tmp_path):
@@ -38,7 +39,7 @@ def test_killed_actor_is_restarted_and_every_row_scored(ray_with_state_api, tiny
          "--generations", "2"])))
     scan.start()
     deadline = time.monotonic() + 240
-    while not (alive := [a for a in scorer_actors() if a.state == "ALIVE"]) and time.monotonic() < deadline:
+    while not (alive := [a for a in scorer_actors(ray_with_state_api) if a.state == "ALIVE"]) and time.monotonic() < deadline:
         time.sleep(0.2)
     [victim] = alive
     while not (parts := list(out.glob("staging/*/parts/*.parquet"))) and time.monotonic() < deadline:
@@ -48,7 +49,7 @@ def test_killed_actor_is_restarted_and_every_row_scored(ray_with_state_api, tiny
     assert scan.is_alive() and written < 240, "the actor must be killed mid-run"
     scan.join(300)
     assert result["code"] == 0
-    [after] = [a for a in scorer_actors() if a.actor_id == victim.actor_id]
+    [after] = [a for a in scorer_actors(ray_with_state_api) if a.actor_id == victim.actor_id]
     assert after.num_restarts >= 1
     report = pd.read_parquet(out / "report")
     assert len(report) == 240 and sorted(report["row_id"]) == list(range(240))
