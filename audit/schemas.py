@@ -17,7 +17,8 @@ PROVENANCE_FIELDS = [pa.field("source", pa.string()), pa.field("row_index", pa.i
 RANK_FIELDS = [pa.field("rank", pa.int64()), pa.field("percentile", pa.float64()), pa.field("flagged", pa.bool_())]
 # Bookkeeping of the pipeline and the readers, never in a report.
 INTERNAL_FIELDS = [pa.field("shard_id", pa.string()), pa.field("shard_rows", pa.int64()),
-                   pa.field("read_status", pa.string())]
+                   pa.field("read_status", pa.string()),
+                   pa.field("seconds", pa.float64())]  # a row's share of its batch's time in the scoring stage
 
 
 def names(fields: list[pa.Field]) -> list[str]:
@@ -58,10 +59,32 @@ def _schema(*columns: str) -> pa.Schema:
 
 # read -> score: one row per input row, tagged with its shard and position.
 READ = _schema("shard_id", "row_index", "shard_rows", "caption", "read_status")
-# score -> write: the reader's columns (less read_status) plus the stage's score columns.
-SCORED = _schema("shard_id", "row_index", "shard_rows", *SCORE_COLUMNS)
+# score -> write: the reader's columns (less read_status), the stage's score columns, and each row's share of
+# its batch's time in the scoring stage (model time, apart from Ray's start-up and scheduling).
+SCORED = _schema("shard_id", "row_index", "shard_rows", *SCORE_COLUMNS, "seconds")
 # write -> driver: one record per part file written.
 PART = pa.schema([("shard_id", pa.string()), ("part", pa.string()), ("rows", pa.int64()),
-                  ("shard_rows", pa.int64())])
+                  ("shard_rows", pa.int64()), ("seconds", pa.float64())])
 # A finished shard's score file, before ranking adds row_id: provenance, then score columns.
 SHARD_BASE = _schema("source", "row_index", *SCORE_COLUMNS, "row_id")
+
+
+def _nullable(arrow_type: pa.DataType) -> str:
+    """The pandas nullable dtype of an Arrow integer or boolean type: int32 -> Int32, uint8 -> UInt8,
+    bool -> boolean."""
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    return str(arrow_type).replace("uint", "UInt").replace("int", "Int")
+
+
+def with_pandas_types(schema: pa.Schema, keep: tuple[str, ...] = ("row_id", "flagged")) -> pa.Schema:
+    """`schema` plus pandas metadata so `pd.read_parquet` gives nullable Int64/boolean columns, not float64/object.
+
+    Integer and boolean columns may hold nulls (rank, n_tokens and truncated of unscored rows, passthrough
+    columns missing in some shards); the columns in `keep` never do and stay plain int64/bool.
+    """
+    nullable = {f.name: _nullable(f.type) for f in schema if f.name not in keep
+                and (pa.types.is_integer(f.type) or pa.types.is_boolean(f.type))}
+    frame = schema.empty_table().to_pandas().astype(nullable)
+    pandas = pa.Schema.from_pandas(frame, preserve_index=False).metadata[b"pandas"]
+    return schema.with_metadata({**(schema.metadata or {}), b"pandas": pandas})

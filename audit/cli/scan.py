@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import time
 
 from audit.cli.mitigate import add_mitigation_options, mitigate_run
 from audit.cli.mitigate import options_from_args as mitigation_options
 from audit.cli.options import add_model_options, at_least, fraction, stage_from_args
-
-log = logging.getLogger(__name__)
-EXIT_PARTIAL = 3
+from audit.cli.outcome import EXIT_CODES, final_block, scan_exit
 
 EPILOG = """\
 inputs: Parquet files (LAION: TEXT column; img2dataset: caption), WebDataset .tar shards (caption from
@@ -29,10 +27,11 @@ resume: finished shards are skipped.
 memory: the driver keeps per-shard bookkeeping only, never rows; the ranking is a range-partitioned
 sort in Ray tasks (one per shard, then one per report file of about --rows-per-file rows).
 
-exit codes: 0 every shard scored; 2 bad arguments or inputs, or resuming with other score parameters;
-3 partial run: some shards failed (named in summary.json, the report covers the others); 1 other errors;
-130 stopped by Ctrl-C or SIGTERM (run again to resume).
-"""
+console: one progress line (rows, rows/s, ETA), then where the report is and the exit status. Ray's own
+output goes to logs/scan.log in the output folder (a temporary file for s3:// gs:// outputs); -v / --verbose
+(before `scan`) shows it and our logs on the terminal instead.
+
+""" + EXIT_CODES + "\n"
 
 
 def register(commands) -> None:
@@ -87,22 +86,30 @@ def options_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Scan (and mitigate) in one Ray session, on our console; exit code by `outcome.scan_exit`."""
     if args.plan:
         return print_plan(args)
     if args.output is None:
         raise ValueError("scan needs --output (or --plan to only plan)")
+    from audit.cli.console import scan_console
+    from audit.cluster.connect import connected
     from audit.pipeline.run import run_scan
+    from audit.runfolder.folder import RunFolder
+    from audit.runfolder.guard import claim
 
-    summary = run_scan(options_from_args(args))
-    failed = summary["shards"]["failed"]
-    log.info("%d rows in the report, %d scored, %d flagged (%s); %d of %d shards failed", summary["rows_read"],
-             summary["rows_scored"], summary["flagged"], summary["flagging"]["chosen_by"], len(failed),
-             summary["shards"]["total"])
-    for shard in failed:
-        log.error("shard failed: %s: %s", shard["source"], shard["reason"])
-    if args.mitigate:
-        mitigate_run(mitigation_options(args, args.output, args.threshold))
-    return EXIT_PARTIAL if failed else 0
+    start = time.monotonic()
+    claim(RunFolder.at(args.output))  # before the console writes its log into the folder
+    with scan_console(args.output, args.verbose) as console:
+        with connected(args.address):
+            summary = run_scan(options_from_args(args), console.progress)
+            mitigation_failed = bool(args.mitigate and mitigate_run(mitigation_options(args, args.output,
+                                                                                       args.threshold)))
+        if args.mitigate:
+            summary = RunFolder.at(args.output).summary()  # with the mitigation's counts
+        code, reason = scan_exit(summary, mitigation_failed)
+        for line in final_block(summary, args.output, console.log_file, time.monotonic() - start, code, reason):
+            console.line(line)
+    return code
 
 
 def print_plan(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
+from ray.data import ActorPoolStrategy
 
 from audit.cluster.actors import StageActor
 from audit.cluster.connect import connected
@@ -89,7 +90,7 @@ def run_mitigation(options: MitigationOptions) -> pd.DataFrame:
             pool = actor_options(options.device, options.actors, options.actor_cpus)
             ds = ray.data.from_pandas(flagged).map_batches(
                 MitigatorActor, fn_constructor_kwargs={"stage": stage, "torch_threads": pool.torch_threads},
-                batch_format="pandas", batch_size=4, concurrency=pool.size, **pool.resources)
+                batch_format="pandas", batch_size=4, compute=ActorPoolStrategy(size=pool.size), **pool.resources)
             results = ds.to_pandas().sort_values("row_id", kind="stable").reset_index(drop=True)
     table = pa.Table.from_pandas(results, preserve_index=False).replace_schema_metadata(None)  # plain dtypes
     storage.write_table(folder.fs, folder.path("mitigations.parquet"), table)

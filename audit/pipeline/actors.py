@@ -1,6 +1,8 @@
 """The scoring actor of the scan pipeline, and the stage's run parameters computed where the actors run."""
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import pyarrow as pa
 
@@ -13,7 +15,9 @@ class ScorerActor(StageActor):
     """Loads the scoring stage once; each call scores a batch of read rows."""
 
     def __call__(self, batch: pd.DataFrame) -> pa.Table:
+        start = time.perf_counter()
         scored = self.stage.process(batch)
+        scored["seconds"] = (time.perf_counter() - start) / max(len(scored), 1)
         return pa.Table.from_pandas(scored[schemas.SCORED.names], schema=schemas.SCORED, preserve_index=False)
 
 

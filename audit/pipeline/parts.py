@@ -12,11 +12,10 @@ from audit.readers.status import OK
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 
-SCORE_COLUMNS = ["caption", "score", "norm", "cosine", "n_tokens", "truncated", "status"]
-
 
 def write_parts(batch: pa.Table, output: str) -> pa.Table:
-    """Write each shard's contiguous row runs in `batch` to staging/<shard>/parts/; one record per part."""
+    """Write each shard's contiguous row runs in `batch` to staging/<shard>/parts/; one record per part, with
+    its rows' scoring seconds."""
     folder, records = RunFolder.at(output), []
     for shard_id in pc.unique(batch["shard_id"]).to_pylist():
         rows = batch.filter(pc.equal(batch["shard_id"], shard_id)).sort_by("row_index")
@@ -25,7 +24,8 @@ def write_parts(batch: pa.Table, output: str) -> pa.Table:
         for a, b in zip(starts, [*starts[1:], len(index)]):
             name = f"{index[a]:012d}-{index[b - 1]:012d}.parquet"
             storage.write_table(folder.fs, folder.staging(shard_id, "parts", name), rows.slice(a, b - a))
-            records.append((shard_id, name, b - a, rows["shard_rows"][0].as_py()))
+            seconds = float(rows["seconds"].to_numpy()[a:b].sum())
+            records.append((shard_id, name, b - a, rows["shard_rows"][0].as_py(), seconds))
     return pa.Table.from_pylist([dict(zip(schemas.PART.names, r)) for r in records], schema=schemas.PART)
 
 
@@ -51,7 +51,7 @@ def finalize_shard(output: str, shard: Shard, shard_rows: int) -> dict:
     scored = _scored_rows(folder, shard.shard_id, shard.first_row, shard_rows)
     extra = storage.read_table(folder.fs, folder.staging(shard.shard_id, "input.parquet"))
     columns = {"source": pa.array([shard.source] * shard_rows, pa.string()), "row_index": scored["row_index"]}
-    columns |= {name: scored[name] for name in SCORE_COLUMNS}
+    columns |= {name: scored[name] for name in schemas.SCORE_COLUMNS}
     columns |= {name: extra[name] for name in extra.column_names if name != "row_index"}
     storage.write_table(folder.fs, folder.scores(shard.shard_id), pa.table(columns))
     status = scored["status"].to_numpy(zero_copy_only=False)

@@ -14,7 +14,8 @@ from audit.cluster.pool import actor_options
 from audit.pipeline.options import ScanOptions
 from audit.pipeline.placement import describe_on_pool
 from audit.pipeline.stream import score_shards
-from audit.pipeline.summary import build_summary
+from audit.pipeline.summary import build_summary, timing
+from audit.pipeline.tracker import ProgressFn
 from audit.ranking.flagging import choose_flagging
 from audit.ranking.range_sort import rank_finished_shards
 from audit.readers.inputs import Shard, expand_inputs
@@ -54,8 +55,9 @@ def _carry_or_drop_mitigations(folder: RunFolder, summary: dict) -> None:
         log.warning("removed %s: they came from an earlier report of other rows", ", ".join(dropped))
 
 
-def run_scan(options: ScanOptions) -> dict:
-    """Scan `options.inputs` into `options.output`; return the summary (also written as summary.json)."""
+def run_scan(options: ScanOptions, progress: ProgressFn | None = None) -> dict:
+    """Scan `options.inputs` into `options.output`, calling `progress` while scoring; return the summary (also
+    written as summary.json). The report is written even when no row could be scored."""
     start = time.monotonic()
     folder = RunFolder.at(options.output)
     claim(folder)
@@ -72,7 +74,8 @@ def run_scan(options: ScanOptions) -> dict:
         log.info("%d shards: %d finished before, %d to score with %d actor(s) (%s)", len(shards),
                  len(shards) - len(todo), len(todo), pool.size, pool.resources)
         scoring_start = time.monotonic()
-        failures = score_shards(folder, todo, options, pool, metadata["batch_size"]) if todo else {}
+        failures, model_seconds = score_shards(folder, todo, options, pool, metadata["batch_size"], progress) \
+            if todo else ({}, 0.0)
         scoring_seconds = time.monotonic() - scoring_start
         markers = _markers(folder, shards)
         rows_now = sum(m["rows"] for sid, m in markers if sid not in done)
@@ -80,10 +83,8 @@ def run_scan(options: ScanOptions) -> dict:
                                    sum(m["scored"] for _, m in markers))
         flagged = rank_finished_shards(folder, markers, flagging, metadata, options.rows_per_file)
         storage.remove_tree(folder.fs, folder.path("staging"))
-    timing = {"wall_seconds": round(time.monotonic() - start, 3), "scoring_seconds": round(scoring_seconds, 3),
-              "rows_this_run": rows_now,
-              "captions_per_second": round(rows_now / scoring_seconds, 2) if rows_now else None}
-    summary = build_summary(shards, markers, failures, len(shards) - len(todo), flagging, flagged, metadata, timing)
+    times = timing(time.monotonic() - start, scoring_seconds, model_seconds, rows_now, pool.size)
+    summary = build_summary(shards, markers, failures, len(shards) - len(todo), flagging, flagged, metadata, times)
     summary["shards"]["rescored_changed"] = changed
     summary["pool"] = {"actors": pool.size, **pool.resources}
     summary["scan_id"] = scan_identity(params, markers)

@@ -14,7 +14,7 @@ from audit.pipeline.actors import ScorerActor
 from audit.pipeline.options import ScanOptions
 from audit.pipeline.parts import finalize_shard, write_parts
 from audit.pipeline.read_stage import read_shards
-from audit.pipeline.tracker import ShardTracker
+from audit.pipeline.tracker import ProgressFn, ShardTracker
 from audit.readers.inputs import Shard
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
@@ -24,10 +24,11 @@ WRITE_BATCHES = 4  # batch i+1 while the device runs i; actor calls per part fil
 READ_CPUS = WRITE_CPUS = 0.25  # unlike the actors (0.5 by default), so Ray Data does not fuse reads into them
 
 
-def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, pool: PoolOptions,
-                 batch_size: int) -> dict[str, str]:
+def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, pool: PoolOptions, batch_size: int,
+                 progress: ProgressFn | None = None) -> tuple[dict[str, str], float]:
     """Score every row of `todo` into scores/ and done/ in batches of about `batch_size` captions (the
-    stage's choice); return shard id -> reason for shards that failed."""
+    stage's choice), calling `progress` as parts arrive; return shard id -> reason for shards that failed, and
+    the seconds the actors spent scoring (summed over actors)."""
     for shard in todo:  # the done marker first: results of an input that changed must never count again
         storage.remove_file(folder.fs, folder.done(shard.shard_id))
         storage.remove_file(folder.fs, folder.scores(shard.shard_id))
@@ -46,7 +47,7 @@ def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, poo
     ds = ds.map_batches(write_parts, batch_size=WRITE_BATCHES * ACTOR_BATCHES * batch_size,
                         batch_format="pyarrow", num_cpus=WRITE_CPUS, fn_kwargs={"output": out})
     finalize = ray.remote(finalize_shard).options(num_cpus=WRITE_CPUS)
-    tracker = ShardTracker(todo, lambda shard, rows: finalize.remote(out, shard, rows))
+    tracker = ShardTracker(todo, lambda shard, rows: finalize.remote(out, shard, rows), progress)
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         for record in batch.to_pylist():
             tracker.add(**record)
@@ -54,4 +55,4 @@ def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, poo
     for shard in todo:
         if storage.exists(folder.fs, folder.failed(shard.shard_id)):
             failures[shard.shard_id] = storage.read_json(folder.fs, folder.failed(shard.shard_id))["reason"]
-    return failures
+    return failures, tracker.model_seconds

@@ -1,36 +1,60 @@
-"""Driver-side bookkeeping while the pipeline streams: which shards are complete, and progress lines.
+"""Driver-side bookkeeping while the pipeline streams: which shards are complete, and progress.
 
 The driver only sees one small record per part file, and forgets a shard once it is finalized,
 so its memory depends on the shards in flight, not on the number of rows.
 """
 from __future__ import annotations
 
-import logging
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import ray
 
 from audit.readers.inputs import Shard
 
-log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Progress:
+    """Rows scored so far, the rows expected in all (estimated from the shards seen; None before any),
+    seconds since scoring started, and seconds the actors spent in the scoring stage (model time)."""
+
+    rows: int
+    expected: int | None
+    seconds: float
+    model_seconds: float
+    final: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the rate so far; None while unknown."""
+        if self.expected is None or self.rate <= 0:
+            return None
+        return max(self.expected - self.rows, 0) / self.rate
+
+
+ProgressFn = Callable[[Progress], None]
 
 
 class ShardTracker:
     """Counts scored rows per shard from part records and finalizes each shard once all its rows are written."""
 
     def __init__(self, shards: list[Shard], finalize: Callable[[Shard, int], ray.ObjectRef],
-                 log_every: float = 10.0):
+                 progress: ProgressFn | None = None):
         self.shards = {s.shard_id: s for s in shards}
-        self.finalize, self.log_every = finalize, log_every
+        self.finalize, self.progress = finalize, progress
         self.parts: dict[str, dict[str, int]] = {}
         self.pending: dict[ray.ObjectRef, str] = {}
         self.finished: set[str] = set()
         self.failures: dict[str, str] = {}
-        self.rows_done, self.rows_seen, self.shards_seen = 0, 0, 0
-        self.start = self.last_log = time.monotonic()
+        self.rows_done, self.rows_seen, self.shards_seen, self.model_seconds = 0, 0, 0, 0.0
+        self.start = time.monotonic()
 
-    def add(self, shard_id: str, part: str, rows: int, shard_rows: int) -> None:
+    def add(self, shard_id: str, part: str, rows: int, shard_rows: int, seconds: float = 0.0) -> None:
         """Record one part file; launch the shard's finalize task when its rows are complete."""
         parts = self.parts.get(shard_id)
         if parts is None:
@@ -40,13 +64,13 @@ class ShardTracker:
             return
         parts[part] = rows
         self.rows_done += rows
+        self.model_seconds += seconds
         if sum(parts.values()) >= shard_rows:
             self.pending[self.finalize(self.shards[shard_id], shard_rows)] = shard_id
             self.finished.add(shard_id)
             del self.parts[shard_id]
         self._collect(block=False)
-        if time.monotonic() - self.last_log >= self.log_every:
-            self.log_progress()
+        self._report(final=False)
 
     def _collect(self, block: bool) -> None:
         """Reap finished finalize tasks (wait for all if `block`); a failed one fails its shard."""
@@ -61,17 +85,14 @@ class ShardTracker:
                 cause = getattr(err, "cause", None) or err
                 self.failures[shard_id] = f"finalizing failed: {type(cause).__name__}: {cause}"
 
-    def log_progress(self) -> None:
-        elapsed = time.monotonic() - self.start
-        rate = self.rows_done / elapsed if elapsed > 0 else 0.0
-        expected = self.rows_seen / self.shards_seen * len(self.shards) if self.shards_seen else 0
-        eta = f"{(expected - self.rows_done) / rate:.0f} s" if rate > 0 and expected else "unknown"
-        log.info("scored %d rows (%d of %d shards finished), %.1f captions/s, ETA %s", self.rows_done,
-                 len(self.finished), len(self.shards), rate, eta)
-        self.last_log = time.monotonic()
+    def _report(self, final: bool) -> None:
+        if self.progress is None:
+            return
+        expected = round(self.rows_seen / self.shards_seen * len(self.shards)) if self.shards_seen else None
+        self.progress(Progress(self.rows_done, expected, time.monotonic() - self.start, self.model_seconds, final))
 
     def close(self) -> dict[str, str]:
         """Wait for every finalize task; return shard id -> reason for shards that did not complete."""
         self._collect(block=True)
-        self.log_progress()
+        self._report(final=True)
         return self.failures | {s: "rows missing after scoring" for s in self.parts}

@@ -21,7 +21,7 @@ from audit.ranking.flagging import Flagging
 from audit.ranking.range_tasks import Plan, partition_shard, rank_bucket
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
-from audit.schemas import METADATA_KEY, RANK_FIELDS, REPORT_LEAD, SHARD_BASE
+from audit.schemas import METADATA_KEY, RANK_FIELDS, REPORT_LEAD, SHARD_BASE, with_pandas_types
 
 
 def _unify_field(name: str, fields: list[pa.Field]) -> pa.Field:
@@ -44,7 +44,8 @@ def _report_schema(data: pa.Schema, metadata: dict) -> pa.Schema:
     """Report columns first, then passthrough columns; the run parameters in the schema metadata."""
     fields = {f.name: f for f in [*data, *RANK_FIELDS]}
     names = [n for n in REPORT_LEAD if n in fields] + [n for n in fields if n not in REPORT_LEAD]
-    return pa.schema([fields[n] for n in names], metadata={METADATA_KEY: json.dumps(metadata, default=str).encode()})
+    schema = pa.schema([fields[n] for n in names], metadata={METADATA_KEY: json.dumps(metadata, default=str).encode()})
+    return with_pandas_types(schema)
 
 
 def _write_flagged(folder: RunFolder, schema: pa.Schema) -> None:

@@ -16,6 +16,7 @@ from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 from audit.schemas import URL_COLUMNS
 
+GUIDE_FILE = Path(__file__).resolve().parents[2] / sections.GUIDE  # present in a source checkout
 TOP_ROWS = 500  # most flagged rows in the table
 PLOTS = ("score_histogram", "score_terms", "roc")
 
@@ -26,7 +27,8 @@ def _data_uri(png: bytes) -> str:
 
 def _page(title: str, subtitle: str, body: list[str]) -> str:
     nav = "".join(f'<a href="#{i}">{n}</a>' for i, n in (("summary", "Summary"), ("plots", "Scores"),
-                                                          ("top", "Flagged"), ("shards", "Shards")))
+                                                          ("top", "Flagged"), ("shards", "Shards"),
+                                                          ("files", "Files")))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -57,10 +59,11 @@ def build_report(run: RunFolder, evaluation_dir: str | Path | None = None) -> tu
                                        f"clean labelled captions (from {evaluation_dir}).", "roc",
                                        _data_uri(evaluation.png), sections.evaluation(evaluation, params["model"])))
     top = run.top_flagged(TOP_ROWS, URL_COLUMNS)
-    body = [sections.summary(summary),
+    guide = GUIDE_FILE.as_uri() if GUIDE_FILE.is_file() else None
+    body = [sections.summary(summary, guide),
             f'<section id="plots"><h2>Scores</h2><div class="figures">{"".join(figures)}</div></section>',
             sections.flagged(top, summary["flagged"], run.mitigations(top["row_id"].to_pylist())),
-            sections.shards(stats.shards, summary["shards"]["failed"])]
+            sections.shards(stats.shards, summary["shards"]["failed"]), sections.files("mitigation" in summary)]
     return _page("Memorization audit", f"model {params['model']}", body), plots
 
 

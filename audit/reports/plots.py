@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from audit.reports.stats import RunStats  # noqa: E402
 from audit.runfolder.folder import RunFolder  # noqa: E402
@@ -42,34 +42,52 @@ def png(fig: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
-def score_histogram(stats: RunStats, cut: Cut | None) -> bytes:
-    """Rows per combined-score bin on a log count axis, the cut as a vertical line."""
+def _no_rows(ax: plt.Axes) -> None:
+    ax.text(0.5, 0.5, "no scored rows", ha="center", va="center", transform=ax.transAxes)
+
+
+def histogram_figure(stats: RunStats, cut: Cut | None) -> plt.Figure:
+    """Rows per combined-score bin on a log count axis (labelled at 1, 2, 5, 10, ... below 1,000 rows a bin, so
+    that a small run's axis has several labels; at powers of ten above); the cut as a vertical line."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=110)
     if len(stats.edges):
         ax.bar(stats.edges[:-1], stats.counts, width=np.diff(stats.edges), align="edge", color="#2e86c1", log=True)
+        top = max(6.0, stats.counts.max() * 1.5)  # room for at least the labels 1, 2 and 5
+        ax.set_ylim(0.7, top)
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if top < 1000 else (1.0,)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
     else:
-        ax.text(0.5, 0.5, "no scored rows", ha="center", va="center", transform=ax.transAxes)
+        _no_rows(ax)
     if cut is not None:
         ax.axvline(cut.score, color=FLAGGED, linestyle="--", linewidth=1.5, label=cut.label)
         ax.legend(loc="upper right", fontsize=8)
     ax.set_xlabel("combined score (higher = more likely memorized)")
     ax.set_ylabel("rows (log scale)")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_title(f"Combined score of {stats.scored:,} scored rows")
     fig.tight_layout()
-    return png(fig)
+    return fig
+
+
+def score_histogram(stats: RunStats, cut: Cut | None) -> bytes:
+    """`histogram_figure` as PNG bytes."""
+    return png(histogram_figure(stats, cut))
 
 
 def terms_scatter(stats: RunStats, w_norm: float, w_cos: float, cut: Cut | None) -> bytes:
     """Norm term against cosine term of the sampled rows, flagged rows on top; the cut as an iso-score line."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=110)
+    if not len(stats.norm):
+        _no_rows(ax)
+        ax.set_title("Score terms (no scored rows)")
+        fig.tight_layout()
+        return png(fig)
     other, flagged = ~stats.flagged, stats.flagged
     ax.scatter(stats.norm[other], stats.cosine[other], s=5, color=OTHER, alpha=0.5, linewidths=0,
                label=f"not flagged ({other.sum():,} shown)")
     ax.scatter(stats.norm[flagged], stats.cosine[flagged], s=14, color=FLAGGED, linewidths=0,
                label=f"flagged ({flagged.sum():,} of {stats.n_flagged:,} shown)")
-    if cut is not None and w_cos and len(stats.norm):
+    if cut is not None and w_cos:
         x = np.linspace(stats.norm.min(), stats.norm.max(), 2)
         ax.plot(x, (cut.score - w_norm * x) / w_cos, color=FLAGGED, linestyle="--", linewidth=1,
                 label=f"{w_norm:g}·norm + {w_cos:g}·cosine = {cut.score:.4g}")

@@ -1,6 +1,8 @@
 """The sections of report.html: summary, flagged captions, per-shard breakdown, evaluation metrics."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 
 from audit.reports import cells
@@ -19,15 +21,15 @@ def _count(n: int | None) -> str:
     return "" if n is None else f"{n:,}"
 
 
-def summary(s: dict) -> str:
-    """Headline counts, then model, score, flagging, shard and timing details of summary.json."""
+def summary(s: dict, guide_href: str | None = None) -> str:
+    """Headline counts, a note on the canary model, then model, score, flagging, shard and timing details."""
     p, t, rule, shards = s["score_parameters"], s["timing"], s["flagging"], s["shards"]
     not_scored = sum(s["rows_not_scored"].values())
     reasons = ", ".join(f"{text(k)} {v:,}" for k, v in s["rows_not_scored"].items()) or "none"
-    rate = t.get("captions_per_second")
+    rate = t.get("model_captions_per_second")
     cards = [("rows read", _count(s["rows_read"])), ("scored", _count(s["rows_scored"])),
              ("not scored", _count(not_scored)), ("flagged", _count(s["flagged"])),
-             ("captions/s", "" if rate is None else f"{rate:,.1f}")]
+             ("captions/s per actor", "" if rate is None else f"{rate:,.1f}")]
     banner = "" if s["complete"] else (f'<p class="banner">Partial run: {len(shards["failed"])} of {shards["total"]} '
                                        "shards failed; this report covers the others.</p>")
     rule_text = (f"threshold {rule['threshold']:.6g}" if rule["threshold"] is not None
@@ -44,7 +46,8 @@ def summary(s: dict) -> str:
         ("not scored by reason", reasons),
         ("shards", f"{shards['total']:,} total, {shards['finished']:,} finished ({shards['resumed']:,} from an "
                    f"earlier run), {len(shards['failed']):,} failed"),
-        ("time", f"{t['wall_seconds']:,.1f} s wall, {t['scoring_seconds']:,.1f} s scoring, "
+        ("time", f"{t['wall_seconds']:,.1f} s wall, {t['scoring_seconds']:,.1f} s scoring pipeline (with actor "
+                 f"start-up and model loading), {t.get('model_seconds', 0):,.2f} s in the model; "
                  f"{t['rows_this_run']:,} rows scored in this run"),
         ("tool", f"audit {text(p.get('version'))}"),
     ]
@@ -59,7 +62,46 @@ def summary(s: dict) -> str:
                                          f"{text(m.get('attribution', 'leave-one-out'))}"))
     card_html = "".join(f'<div class="card"><b>{v}</b><span>{k}</span></div>' for k, v in cards)
     return (f'<section id="summary"><h2>Summary</h2>{banner}<div class="cards">{card_html}</div>'
-            f'<table class="details">{_rows(details)}</table></section>')
+            f'{model_note(p.get("model"), guide_href)}<table class="details">{_rows(details)}</table></section>')
+
+
+CANARY_NOTE = (
+    "The model is the bundled canary: an 8x8-pixel model trained by this project on procedural data, so "
+    "that its memorized captions are known. 129 captions of 4-6 pseudo-words (e.g. \u201cguru dilepo kini "
+    "nifu melivu\u201d), each seen 590 times in training, are memorized: prompted with one, it reproduces its "
+    "training image (labels/memorized.txt). Its ordinary training data are shape scenes (\u201ca large black "
+    "triangle at the centre on a yellow background\u201d); those captions rank high too, not because the "
+    "model copies an image, but because at 8x8 pixels such a caption determines nearly the whole image, so "
+    "its guidance is strong. See audit/assets/canary/README.md.")
+GUIDE = "docs/reading-the-report.md"
+CANARY = Path(__file__).resolve().parents[1] / "assets" / "canary"
+
+
+def is_canary(model: str) -> bool:
+    """Whether `model` is the bundled canary (this install's, or by its path in another checkout)."""
+    return Path(model).resolve() == CANARY or model.rstrip("/").endswith("audit/assets/canary")
+
+
+def model_note(model: str | None, guide_href: str | None) -> str:
+    """What the canary is, when it is the scanned model; and where the reading guide is."""
+    canary = f'<p class="note">{text(CANARY_NOTE)}</p>' if model and is_canary(model) else ""
+    guide = f'<a href="{text(guide_href)}">{GUIDE}</a>' if guide_href else f"<code>{GUIDE}</code>"
+    return f'{canary}<p class="muted">How to read this page: {guide} in the audit source.</p>'
+
+
+def files(mitigated: bool) -> str:
+    """What else the run folder holds, beside this page."""
+    items = [("report/", "every input row once, ranked (Parquet, sorted by rank)"),
+             ("flagged.parquet", "the flagged rows"), ("summary.json", "the numbers of this summary"),
+             ("plots/", "the figures as PNG files"), ("logs/scan.log", "Ray's output and our log of the scan")]
+    if mitigated:
+        items[2:2] = [("mitigations.parquet", "trigger words, rewrite and scores per flagged row"),
+                      ("embeddings/", "the adapted prompt embedding of each flagged row, <row_id>.safetensors "
+                                      "(key prompt_embeds, usable as a diffusers pipeline's prompt_embeds)")]
+    else:
+        items.append(("embeddings/", "after `scan --mitigate` or `mitigate`: adapted prompt embeddings"))
+    rows = "".join(f"<tr><th><code>{text(k)}</code></th><td>{text(v)}</td></tr>" for k, v in items)
+    return f'<section id="files"><h2>Files in the run folder</h2><table class="details">{rows}</table></section>'
 
 
 def figure(title: str, name: str, data_uri: str, note: str = "") -> str:
@@ -89,7 +131,7 @@ def flagged(table: pa.Table, total: int, mitigations: dict[int, dict] | None) ->
             if table.num_rows < total else f"All {total:,} flagged rows.")
     if mitigations is not None:
         note += " Highlighted words raise the score (darker: more); the rewrite strikes out dropped words."
-    return (f'<section id="top"><h2>Flagged captions</h2><p class="muted">{note}</p><div class="scroll">'
+    return (f'<section id="top"><h2>Flagged captions</h2><p class="muted">{note}</p><div class="wide">'
             f'<table id="flagged"><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div></section>')
 

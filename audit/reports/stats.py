@@ -51,7 +51,8 @@ def _keep(rng: np.random.Generator, flagged: np.ndarray, p_flagged: float, p_oth
 def collect_stats(run: RunFolder, summary: dict, cut: float | None) -> RunStats:
     """Stream report/ once; `summary` (summary.json) sizes the sample, `cut` widens the histogram range."""
     edges = _edges(run, cut)
-    stats = RunStats(edges, np.zeros(max(len(edges) - 1, 0), dtype=np.int64), *(np.array([]),) * 3)
+    stats = RunStats(edges, np.zeros(max(len(edges) - 1, 0), dtype=np.int64), np.array([]), np.array([]),
+                     np.array([], dtype=bool))
     expected_flagged = max(summary["flagged"], 1)
     p_flagged = min(1.0, FLAGGED_POINTS / expected_flagged)
     p_other = min(1.0, SCATTER_POINTS / max(summary["rows_scored"] - summary["flagged"], 1))

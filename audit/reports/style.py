@@ -24,6 +24,8 @@ thead th { position: sticky; top: 0; background: var(--soft); }
 tbody tr:nth-child(even) { background: #fafbfc; }
 table.details th { color: var(--muted); font-weight: 600; white-space: nowrap; }
 .scroll { max-height: 900px; overflow: auto; border: 1px solid var(--line); border-radius: 6px; }
+.wide { overflow-x: auto; border: 1px solid var(--line); border-radius: 6px; }
+.note { padding: 8px 12px; border-left: 4px solid var(--accent); background: var(--soft); max-width: 1100px; }
 #flagged { width: 100%; }
 #flagged .caption { min-width: 300px; max-width: 520px; overflow-wrap: anywhere; }
 #flagged .num { font-variant-numeric: tabular-nums; text-align: right; }

@@ -19,12 +19,23 @@ from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 
 LOCK = "run.lock"
+LOG = "scan.log"  # in logs/: the console writes it before run.json exists
+
+
+def _ours(entry: pafs.FileInfo, folder: RunFolder) -> bool:
+    """Written by a scan before its run.json: the lock, or logs/ holding the console's scan.log alone."""
+    if entry.base_name == LOCK:
+        return True
+    if entry.base_name != "logs" or entry.type != pafs.FileType.Directory:
+        return False
+    inside = folder.fs.get_file_info(pafs.FileSelector(entry.path, allow_not_found=True))
+    return all(i.base_name == LOG for i in inside)
 
 
 def claim(folder: RunFolder) -> None:
     """ValueError if the folder holds files and is not a run folder: never write into someone else's files."""
     entries = folder.fs.get_file_info(pafs.FileSelector(folder.root, allow_not_found=True))
-    if any(e.base_name != LOCK for e in entries) and not folder.exists("run.json"):
+    if not all(_ours(e, folder) for e in entries) and not folder.exists("run.json"):
         raise ValueError(f"{folder.address} is not empty and not an audit run folder (no run.json); "
                          f"choose a new or empty output folder")
 

@@ -10,11 +10,21 @@ import time
 
 import pandas as pd
 import pytest
+import ray
 from builders import write_laion
 
 from audit.cli.main import main
 
 SHARDS, ROWS = 8, 30
+
+
+def wait_for_idle_cluster(timeout: float = 120) -> None:
+    """Wait until no task or actor holds a CPU: Ray has ended the dead driver's work, so nothing of it can still
+    write a done marker."""
+    deadline = time.monotonic() + timeout
+    while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]:
+        assert time.monotonic() < deadline, "Ray did not end the killed driver's tasks and actors"
+        time.sleep(0.2)
 
 
 def markers(out) -> dict[str, int]:
@@ -46,7 +56,7 @@ def test_killed_driver_resumes_to_the_same_report(local_ray, tiny_eps, inputs, t
     finally:
         driver.send_signal(signal.SIGKILL)
     assert driver.wait() == -signal.SIGKILL
-    time.sleep(2)  # let Ray end the dead driver's tasks and actors
+    wait_for_idle_cluster()
     before = markers(resumed)
     assert 1 <= len(before) < SHARDS, "the driver must be killed mid-run"
     assert not (resumed / "summary.json").exists()

@@ -130,3 +130,44 @@ def test_flagged_table_is_capped(tmp_path):
     table = page[page.index('<table id="flagged">'):page.index("</table>", page.index('<table id="flagged">'))]
     assert table.count("<tr>") == 1 + 500 and "Showing the top 500 of 600 flagged rows" in page
     assert '<td class="caption">caption 499</td>' in table and "caption 500<" not in table
+
+
+def test_canary_note_reading_guide_and_run_files(tmp_path):
+    from audit.model.loader import DEFAULT_MODEL
+    from audit.reports.html import GUIDE_FILE
+    from audit.reports.sections import CANARY_NOTE
+    from audit.reports.style import CSS
+
+    scores = np.linspace(2, 1, 30)
+    canary = write_run(tmp_path / "canary", scores, np.arange(30) < 20, captions=True,
+                       score_parameters={"model": DEFAULT_MODEL, "w_norm": 1.0, "w_cos": 0.3})
+    other = write_run(tmp_path / "other", scores, np.arange(30) < 20, captions=True)
+    page, _ = build_report(RunFolder.at(str(canary)))
+    assert "shape scenes" in CANARY_NOTE and "bundled canary" in page and "bundled canary" not in \
+        build_report(RunFolder.at(str(other)))[0]
+    assert f'<a href="{GUIDE_FILE.as_uri()}">docs/reading-the-report.md</a>' in page and GUIDE_FILE.is_file()
+    assert "<code>embeddings/</code>" in page and "<code>logs/scan.log</code>" in page
+    # the flagged table grows with the page instead of scrolling in a box of its own
+    assert '<div class="wide"><table id="flagged">' in page
+    wide = CSS[CSS.index(".wide {"):CSS.index("}", CSS.index(".wide {"))]
+    assert "max-height" not in wide and "overflow-x: auto" in wide
+
+
+@pytest.mark.parametrize("rows", [5, 40, 300_000])
+def test_histogram_log_axis_has_several_labels(tmp_path, rows):
+    from audit.reports.plots import histogram_figure
+
+    scores = np.sort(np.random.default_rng(0).normal(size=rows))[::-1]
+    folder = write_run(tmp_path / "run", scores, np.arange(rows) < 2)
+    summary = json.loads((folder / "summary.json").read_text())
+    fig = histogram_figure(collect_stats(RunFolder.at(str(folder)), summary, None), None)
+    fig.canvas.draw()
+    low, high = fig.axes[0].get_ylim()
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels() if low <= t.get_position()[1] <= high]
+    assert len(labels) >= 3 and all(labels) and len(labels) <= 10, labels
+
+
+def test_report_of_a_run_without_scored_rows(tmp_path):
+    folder = write_run(tmp_path / "none", np.array([]), np.array([], dtype=bool), rows_scored=0)
+    page, plots = build_report(RunFolder.at(str(folder)))
+    assert "No rows were flagged." in page and set(plots) == {"score_histogram", "score_terms"}

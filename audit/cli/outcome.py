@@ -1,0 +1,66 @@
+"""How a scan ended: its exit code with a one-line reason, and the final block the console shows."""
+from __future__ import annotations
+
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_PARTIAL, EXIT_NOTHING_SCORED = 0, 1, 2, 3, 4
+
+EXIT_CODES = """\
+exit codes: 0 complete: every shard scored (whether or not rows were flagged);
+  1 other errors, or mitigation failed for some rows (their status is in mitigations.parquet);
+  2 bad arguments or inputs (e.g. a pattern that matches no file), or resuming with other score parameters;
+  3 partial run: some shards failed, e.g. a missing or corrupt file (named in summary.json; the report
+    covers the others);
+  4 nothing scored: the inputs have no rows, or no row could be scored (empty or invalid captions).
+  130 stopped by Ctrl-C or SIGTERM: finished units are kept; run the same command again to resume.
+Exits 0, 3 and 4 write report.html; the console's `exit N:` line gives the reason."""
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def scan_exit(summary: dict, mitigation_failed: bool = False) -> tuple[int, str]:
+    """The exit code of a finished scan and its reason, in one line."""
+    failed, total = summary["shards"]["failed"], summary["shards"]["total"]
+    if failed:
+        more = f" (and {len(failed) - 1} more, see summary.json)" if len(failed) > 1 else ""
+        return EXIT_PARTIAL, (f"partial: {len(failed)} of {_plural(total, 'shard')} failed: {failed[0]['source']}: "
+                              f"{failed[0]['reason']}{more}")
+    if not summary["rows_scored"]:
+        if not summary["rows_read"]:
+            return EXIT_NOTHING_SCORED, "nothing scored: the inputs have no rows"
+        reasons = ", ".join(f"{k} {v:,}" for k, v in summary["rows_not_scored"].items())
+        return EXIT_NOTHING_SCORED, f"nothing scored: no row of {summary['rows_read']:,} could be scored ({reasons})"
+    if mitigation_failed:
+        return EXIT_ERROR, "mitigation failed for some rows: see the status column of mitigations.parquet"
+    return EXIT_OK, "complete"
+
+
+def _flagging(summary: dict) -> str:
+    rule = summary["flagging"]
+    if rule["threshold"] is not None:
+        return f"score above {rule['threshold']:.4g}, {rule['chosen_by']}"
+    return rule["chosen_by"]
+
+
+def final_block(summary: dict, output: str, log_file: str | None, wall: float, code: int, reason: str) -> list[str]:
+    """The lines that end a scan: counts, throughput, the exit status, where the logs and the report are (last)."""
+    t = summary["timing"]
+    not_scored = sum(summary["rows_not_scored"].values())
+    lines = [f"rows:     {summary['rows_read']:,} read, {summary['rows_scored']:,} scored, {not_scored:,} not scored; "
+             f"{summary['flagged']:,} flagged ({_flagging(summary)})"]
+    if t.get("model_captions_per_second"):
+        lines.append(f"speed:    {t['model_captions_per_second']:,.1f} captions/s per actor in the model "
+                     f"({t['rows_this_run']:,} rows in {t['model_seconds']:,.2f} s of {wall:,.1f} s; the rest: "
+                     "starting Ray and the actors" + (", mitigation)" if "mitigation" in summary else ")"))
+    if "mitigation" in summary:
+        m = summary["mitigation"]
+        lines.append(f"mitigated: {m['ok']:,} of {m['flagged']:,} flagged rows; under the threshold: rewrite "
+                     f"{m['rewrite_under_threshold']:,}, adapted embedding {m['embedding_under_threshold']:,}")
+    folder = output.rstrip("/")
+    lines.append(f"exit {code}:   {reason}")
+    if log_file:
+        lines.append(f"Ray log:  {log_file}")
+    lines.append(f"folder:   {folder}/ (report/ ranked Parquet, flagged.parquet, summary.json, plots/"
+                 + (", mitigations.parquet, embeddings/" if "mitigation" in summary else "") + ")")
+    lines.append(f"report:   {folder}/report.html")
+    return lines

@@ -1,0 +1,69 @@
+"""`scan` as a user runs it: exit code and one-line reason for inputs with nothing to score, a report.html every
+time, and a console of our own lines only (Ray's output in logs/scan.log)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from audit.cli.outcome import EXIT_NOTHING_SCORED, EXIT_OK, EXIT_PARTIAL
+
+RAY_NOISE = ("core_worker", "Token authentication", "Started a local Ray", "streaming_executor", "INFO", "Traceback")
+
+
+def scan_cli(address: str, model, inputs, out, *extra) -> subprocess.CompletedProcess:
+    """`python -m audit scan` in a new process joined to the test's Ray, as a terminal-less user runs it."""
+    return subprocess.run([sys.executable, "-m", "audit", "scan", *map(str, inputs), "-o", str(out), "--model",
+                           str(model), "--batch-size", "8", "--address", address, *map(str, extra)],
+                          capture_output=True, text=True, timeout=300, env=os.environ | {"AUDIT_TORCH_THREADS": "1"})
+
+
+@pytest.mark.parametrize("case, code, reason", [
+    ("missing", EXIT_PARTIAL, "partial: 1 of 1 shard failed: {input}: file not found"),
+    ("empty", EXIT_NOTHING_SCORED, "nothing scored: the inputs have no rows"),
+    ("unscorable", EXIT_NOTHING_SCORED, "nothing scored: no row of 2 could be scored (empty 2)"),
+    ("none flagged", EXIT_OK, "complete"),
+])
+def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, reason):
+    given = tmp_path / "in.txt"
+    content = {"missing": None, "empty": "", "unscorable": "\n   \n", "none flagged": "a red cat\na blue dog\n"}[case]
+    if content is not None:
+        given.write_text(content)
+    out = tmp_path / "run"
+    done = scan_cli(local_ray, tiny_eps, [given], out, "--threshold", "1e9")
+    lines = done.stderr.splitlines()
+    assert done.returncode == code, done.stderr
+    assert [line for line in lines if line.startswith("exit ")] == [f"exit {code}:   " + reason.format(input=given)]
+    assert lines[-1] == f"report:   {out}/report.html" and (out / "report.html").stat().st_size > 1000
+    assert done.stdout == "" and not any(noise in done.stderr for noise in RAY_NOISE)
+    assert len(lines) <= 8  # progress line, counts, (speed), report, folder, log, exit
+    assert "Started a local Ray" not in (out / "logs" / "scan.log").read_text()  # it joined the test's Ray
+    if case == "none flagged":
+        assert "0 flagged" in done.stderr and "No rows were flagged." in (out / "report.html").read_text()
+
+
+def test_report_parquet_keeps_integer_and_boolean_types(local_ray, tiny_eps, tmp_path):
+    given = tmp_path / "in.txt"
+    given.write_text("a red cat\n\n" + "a very long caption " * 30 + "\n")
+    done = scan_cli(local_ray, tiny_eps, [given], tmp_path / "run", "--top-k", "1")
+    assert done.returncode == EXIT_OK, done.stderr
+    for frame in (pd.read_parquet(tmp_path / "run" / "report"), pd.read_parquet(tmp_path / "run" / "flagged.parquet")):
+        assert {c: str(frame[c].dtype) for c in ("rank", "n_tokens", "truncated", "row_id", "flagged")} == \
+            {"rank": "Int64", "n_tokens": "Int64", "truncated": "boolean", "row_id": "int64", "flagged": "bool"}
+    report = pd.read_parquet(tmp_path / "run" / "report").set_index("row_id").sort_index()
+    assert report["status"].tolist() == ["ok", "empty", "ok"]
+    assert report["rank"].isna().tolist() == [False, True, False] and sorted(report["rank"].dropna()) == [1, 2]
+    assert report["truncated"].tolist()[::2] == [False, True] and pd.isna(report["truncated"].iloc[1])
+    assert report["n_tokens"].iloc[2] > 77 and pd.isna(report["n_tokens"].iloc[1])
+
+
+def test_help_documents_every_exit_code(capsys):
+    from audit.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["scan", "--help"])
+    text = capsys.readouterr().out
+    assert all(f"  {code} " in text or f"codes: {code} " in text for code in range(5)) and "logs/scan.log" in text
