@@ -29,9 +29,10 @@ def _duration(seconds: float | None) -> str:
 
 
 def progress_text(p: Progress) -> str:
-    """`scoring: 1,024 of ~5,000 rows, 96.3 rows/s, ETA 41 s`."""
+    """`scoring: 3 of 8 units, 1,024 of ~5,000 rows, 96.3 rows/s, ETA 41 s`."""
     total = f" of ~{p.expected:,}" if p.expected is not None else ""
-    return f"scoring: {p.rows:,}{total} rows, {p.rate:,.1f} rows/s, ETA {_duration(p.eta)}"
+    return (f"scoring: {p.units_done:,} of {p.units:,} units, {p.rows:,}{total} rows, {p.rate:,.1f} rows/s, "
+            f"ETA {_duration(p.eta)}")
 
 
 class Console:

@@ -16,14 +16,17 @@ from audit.readers.inputs import Shard
 
 @dataclass(frozen=True)
 class Progress:
-    """Rows scored so far, the rows expected in all (estimated from the shards seen; None before any),
-    seconds since scoring started, and seconds the actors spent in the scoring stage (model time)."""
+    """Rows scored so far, the rows expected in all (from the units' known row counts, else estimated from the
+    units seen; None before any), seconds since scoring started, seconds the actors spent in the scoring stage
+    (model time), and units finished of all units to score in this run."""
 
     rows: int
     expected: int | None
     seconds: float
     model_seconds: float
     final: bool = False
+    units_done: int = 0
+    units: int = 0
 
     @property
     def rate(self) -> float:
@@ -88,8 +91,13 @@ class ShardTracker:
     def _report(self, final: bool) -> None:
         if self.progress is None:
             return
-        expected = round(self.rows_seen / self.shards_seen * len(self.shards)) if self.shards_seen else None
-        self.progress(Progress(self.rows_done, expected, time.monotonic() - self.start, self.model_seconds, final))
+        known = [s.rows for s in self.shards.values()]
+        if all(n is not None for n in known):
+            expected = sum(known)
+        else:
+            expected = round(self.rows_seen / self.shards_seen * len(self.shards)) if self.shards_seen else None
+        self.progress(Progress(self.rows_done, expected, time.monotonic() - self.start, self.model_seconds, final,
+                               len(self.finished), len(self.shards)))
 
     def close(self) -> dict[str, str]:
         """Wait for every finalize task; return shard id -> reason for shards that did not complete."""
