@@ -25,7 +25,8 @@ memory: the driver keeps per-shard bookkeeping only, never rows; the ranking is 
 sort in Ray tasks (one per shard, then one per report file of about --rows-per-file rows).
 
 exit codes: 0 every shard scored; 2 bad arguments or inputs, or resuming with other score parameters;
-3 partial run: some shards failed (named in summary.json, the report covers the others); 1 other errors.
+3 partial run: some shards failed (named in summary.json, the report covers the others); 1 other errors,
+or with --mitigate some flagged rows could not be mitigated (as `mitigate`).
 """
 
 
@@ -75,6 +76,5 @@ def run(args: argparse.Namespace) -> int:
              summary["shards"]["total"])
     for shard in failed:
         log.error("shard failed: %s: %s", shard["source"], shard["reason"])
-    if args.mitigate:
-        mitigate_run(mitigation_options(args, args.output, args.threshold))
-    return EXIT_PARTIAL if failed else 0
+    mitigated = mitigate_run(mitigation_options(args, args.output, args.threshold)) if args.mitigate else 0
+    return EXIT_PARTIAL if failed else mitigated
