@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pandas as pd
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -30,6 +31,20 @@ def scan_hash(folder: RunFolder) -> str:
         for row_id, caption in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
             digest.update(f"{row_id}\t{caption}\n".encode())
     return digest.hexdigest()
+
+
+def in_batches(rows: pd.DataFrame, batch_size: int, done: set[int]) -> pd.DataFrame:
+    """The rows of unfinished batches, with their batch number (ranks 1..B are batch 0)."""
+    batch = (rows["rank"] - 1) // batch_size
+    return rows.assign(batch=batch)[~batch.isin(done)]
+
+
+def batch_numbers(folder: RunFolder, batch_size: int) -> set[int]:
+    """The batches the flagged rows fall in, reading only their ranks, a Parquet batch at a time."""
+    numbers: set[int] = set()
+    for batch in pq.ParquetFile(folder.path("flagged.parquet"), filesystem=folder.fs).iter_batches(columns=["rank"]):
+        numbers.update(((r - 1) // batch_size for r in batch.column(0).to_pylist()))
+    return numbers
 
 
 class BatchStore:

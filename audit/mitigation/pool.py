@@ -11,14 +11,13 @@ import logging
 from dataclasses import asdict, dataclass
 
 import pandas as pd
-import pyarrow.parquet as pq
 import ray
 
 from audit.cluster.actors import StageActor
 from audit.cluster.connect import connected
 from audit.cluster.pool import actor_options
 from audit.mitigation.assemble import assemble
-from audit.mitigation.batches import BatchStore, scan_hash
+from audit.mitigation.batches import BatchStore, batch_numbers, in_batches, scan_hash
 from audit.mitigation.results import to_table
 from audit.mitigation.stage import MitigationStage
 from audit.mitigation.target import Target, choose_target
@@ -63,20 +62,6 @@ class MitigatorActor(StageActor):
         table = to_table(self.stage.process(rows.sort_values("rank", kind="stable")))
         storage.write_table(self.store.folder.fs, self.store.path(batch), table)
         return pd.DataFrame({"batch": [batch], "rows": [table.num_rows]})
-
-
-def in_batches(rows: pd.DataFrame, batch_size: int, done: set[int]) -> pd.DataFrame:
-    """The rows of unfinished batches, with their batch number (ranks 1..B are batch 0)."""
-    batch = (rows["rank"] - 1) // batch_size
-    return rows.assign(batch=batch)[~batch.isin(done)]
-
-
-def batch_numbers(folder: RunFolder, batch_size: int) -> set[int]:
-    """The batches the flagged rows fall in, reading only their ranks, a Parquet batch at a time."""
-    numbers: set[int] = set()
-    for batch in pq.ParquetFile(folder.path("flagged.parquet"), filesystem=folder.fs).iter_batches(columns=["rank"]):
-        numbers.update(((r - 1) // batch_size for r in batch.column(0).to_pylist()))
-    return numbers
 
 
 def stage_for_run(summary: dict, options: MitigationOptions, folder: RunFolder) -> tuple[MitigationStage, Target]:
