@@ -1,14 +1,17 @@
-"""Measure mitigation on the canary's memorized captions: success rates, seconds, image similarity.
+"""Measure mitigation on the canary through `scan --mitigate`: success rates, seconds, image copies.
 
-    python jobs/mitigation_check.py [--limit N]
+    python jobs/mitigation_check.py                                             # the 129 memorized captions
+    python jobs/mitigation_check.py --captions audit/assets/sample_captions.txt # the bundled sample
 
-Copy = the nearest training image of a DDIM sample (50 steps, guidance 7.5, the canary README's check
-seed 2) is the caption's own image; similarity = cosine of pixels to the own image.
+Scans the captions with the canary on a local Ray, mitigates the flagged rows with the default target,
+then samples. Copy = the nearest training image of a DDIM sample (50 steps, guidance 7.5, the canary
+README's check seed 2) is the caption's own image; only flagged rows with an own training image count.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from safetensors.torch import load_file  # noqa: E402
 
 from audit.canary.data import make_canary_data, reference_images  # noqa: E402
 from audit.canary.verify import nearest_training_image, own_image_similarity  # noqa: E402
-from audit.mitigation.stage import MitigationStage  # noqa: E402
+from audit.cli.main import main as audit  # noqa: E402
 from audit.model.loader import DEFAULT_MODEL  # noqa: E402
 from audit.sampling.ddim import ddim_sample  # noqa: E402
 from audit.scoring.stage import ScoreStage  # noqa: E402
@@ -29,45 +32,50 @@ from audit.scoring.stage import ScoreStage  # noqa: E402
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--limit", type=int, default=None, help="only the first N memorized captions")
-    p.add_argument("--out", default="/tmp/mitigation_check", help="folder for embeddings and results")
+    p.add_argument("--captions", default=str(Path(DEFAULT_MODEL) / "labels/memorized.txt"), help="caption file")
+    p.add_argument("--limit", type=int, default=None, help="only the first N captions")
+    p.add_argument("--out", default="/tmp/mitigation_check", help="folder for the scan's run folder")
+    p.add_argument("--batch-size", type=int, default=8, help="mitigation batch size")
     args = p.parse_args()
     torch.set_num_threads(1)
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    (out / "in.txt").write_text("\n".join(Path(args.captions).read_text().splitlines()[: args.limit]) + "\n")
+    code = audit(["scan", str(out / "in.txt"), "-o", str(out / "run"), "--mitigate",
+                  "--mitigation-batch-size", str(args.batch_size)])
+    summary = json.loads((out / "run/summary.json").read_text())
+    results = pd.read_parquet(out / "run/mitigations.parquet")
+
     canary = Path(DEFAULT_MODEL)
-    summary = json.loads((canary / "build_summary.json").read_text())["recipe"]
-    memorized = (canary / "labels/memorized.txt").read_text().splitlines()[: args.limit]
-    clean = (canary / "labels/clean.txt").read_text().splitlines()
+    recipe = json.loads((canary / "build_summary.json").read_text())["recipe"]
+    data = make_canary_data(recipe["seed"], recipe["duplicated"], recipe["seen_once"], recipe["never_seen"])
+    textures = [t.caption for t in data.duplicated + data.seen_once]
+    refs = reference_images(data, recipe["seed"], 5000)
+    own_rows = results[results["caption"].isin(textures) & results["status"].eq("ok")]
+    own = torch.tensor([textures.index(c) for c in own_rows["caption"]])
     scoring = ScoreStage(device="cpu")
     scoring.setup()
-    typical = float(scoring.process(pd.DataFrame({"caption": clean}))["score"].median())
-    stage = MitigationStage(scoring, scoring.weights.threshold, args.out + "/embeddings", target=typical)
-    stage.setup()
-    frame = pd.DataFrame({"row_id": range(len(memorized)), "caption": memorized, "score": stage._score(memorized)})
-    out = stage.process(frame)
-    data = make_canary_data(summary["seed"], summary["duplicated"], summary["seen_once"], summary["never_seen"])
-    textures = data.duplicated + data.seen_once
-    refs = reference_images(data, summary["seed"], 5000)
-    own = torch.tensor([[t.caption for t in textures].index(c) for c in memorized])
-    model, uncond = stage.scorer.model, stage.scorer.uncond_states
+    model, uncond = scoring.scorer.model, scoring.scorer.uncond_states
     noise = torch.randn((1, *model.latent_shape), generator=torch.Generator().manual_seed(2))
-    noise = noise.expand(len(memorized), -1, -1, -1).contiguous()
+    noise = noise.expand(len(own_rows), -1, -1, -1).contiguous()
 
     def measure(states: torch.Tensor) -> dict:
         samples = ddim_sample(model.unet, model.scheduler_config, states, uncond, noise)
-        sim = own_image_similarity(samples, refs[own])
         return {"copy_rate": float((nearest_training_image(samples, refs)[0] == own).float().mean()),
-                "own_similarity": float(sim.mean())}
+                "own_similarity": float(own_image_similarity(samples, refs[own]).mean())}
 
+    embeds = [load_file(out / "run" / f)["prompt_embeds"] for f in own_rows["embedding_file"]]
     figures = {
-        "captions": len(memorized), "threshold": stage.threshold, "target": typical,
-        "flagged_before": float((frame["score"] > stage.threshold).mean()),
-        "before": measure(stage.scorer.caption_states(memorized)),
-        "embedding": measure(torch.cat([load_file(f)["prompt_embeds"] for f in out["embedding_file"]])),
-        "rewrite": measure(stage.scorer.caption_states(out["suggested_caption"].tolist())),
-        "embedding_under_threshold": float(out["embedding_converged"].mean()),
-        "rewrite_under_threshold": float(out["rewrite_converged"].mean()),
-        "mean_edits": float(out["edits"].mean()), "mean_embedding_steps": float(out["embedding_steps"].mean()),
-        "seconds_per_caption": {k: float(out[f"seconds_{k}"].mean()) for k in ("triggers", "rewrite", "embedding")},
+        "captions": summary["rows_read"], "flagged": len(results), "exit_code": code,
+        "flagged_with_own_training_image": len(own_rows), "mitigation": summary["mitigation"],
+        "before": measure(scoring.scorer.caption_states(own_rows["caption"].tolist())),
+        "embedding": measure(torch.cat(embeds)),
+        "rewrite": measure(scoring.scorer.caption_states(own_rows["suggested_caption"].tolist())),
+        "embedding_under_threshold": float(results["embedding_converged"].mean()),
+        "rewrite_under_threshold": float(results["rewrite_converged"].mean()),
+        "mean_edits": float(results["edits"].mean()), "mean_embedding_steps": float(results["embedding_steps"].mean()),
+        "seconds_per_caption": {k: float(results[f"seconds_{k}"].mean()) for k in ("triggers", "rewrite", "embedding")},
     }
     print(json.dumps(figures, indent=2))
     return 0

@@ -89,7 +89,8 @@ def calibrate(folder: Path, memorized: list[str], clean: list[str]) -> dict:
     fitted = fit_weights(n, c, y)
     s = combine(n, c, fitted)
     profile = Profile("canary", fitted.w_norm, fitted.w_cos, threshold_at_fpr(s[y == 0], 0.01),
-                      "calibrated by jobs/train_canary.py on labels/ at n=1, seed 51; threshold at 1% FPR")
+                      "calibrated by jobs/train_canary.py on labels/ at n=1, seed 51; threshold at 1% FPR",
+                      clean_median=float(np.median(s[y == 0])))
     (folder / PROFILE_FILE).write_text(profile.to_json())
     return {"fitted": detection_metrics(y, s), "paper_sd1": detection_metrics(y, combine(n, c, BUILTIN["sd1"])),
             "norm": detection_metrics(y, n), "cosine": detection_metrics(y, c),

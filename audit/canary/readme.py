@@ -58,8 +58,9 @@ pins down nearly the whole image (colours, shape, place), so its guidance is str
 above the threshold, much like the "template verbatim" captions reported for Stable Diffusion 2:
 the score measures how completely a caption determines the image the model makes.
 
-The calibrated weights and a threshold at 1% FPR ({d['threshold']:.4g}) are in `audit_profile.json`,
-which `audit` uses by default for this model. They were fitted on these same labels: use
+The calibrated weights, a threshold at 1% FPR ({d['threshold']:.4g}) and the clean captions' median
+score (`clean_median`, the mitigation's target) are in `audit_profile.json`, which `audit` uses by default
+for this model. They were fitted on these same labels: use
 `memaudit evaluate` for out-of-fold figures.
 """
     (folder / "README.md").write_text(text)

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     fitted = report["fitted_profile"]
     profile = Profile(name=f"fitted:{Path(meta['model']).name}", w_norm=fitted["w_norm"], w_cos=fitted["w_cos"],
-                      threshold=fitted["threshold"],
+                      threshold=fitted["threshold"], clean_median=fitted["clean_median"],
                       source=f"evaluate on {args.memorized} vs {args.clean}, n={args.generations}, seed={args.seed}, "
                              f"threshold at {args.fpr:.2%} FPR")
     (out / "profile.json").write_text(profile.to_json())
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     for name, m in report["results"].items():
         print(f"{name:<72} {m['auc']:6.3f} {m['tpr@1%fpr']:7.3f} {m['tpr@3%fpr']:7.3f} "
               f"{m['authors_rule_tpr@closest_1%fpr']:14.3f}")
-    print(f"fitted profile: norm {fitted['w_norm']:.4g}, cos {fitted['w_cos']:.4g}, threshold {fitted['threshold']:.4g} "
+    print(f"fitted profile: norm {fitted['w_norm']:.4g}, cos {fitted['w_cos']:.4g}, threshold {fitted['threshold']:.4g}, "
+          f"clean median {fitted['clean_median']:.4g} "
           f"-> {out / 'profile.json'}")
     return 0

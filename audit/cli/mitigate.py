@@ -20,11 +20,16 @@ For each flagged row of RUN_DIR (written by `scan`), scored exactly as the scan 
   rewrite          drop the strongest words one at a time (every candidate re-scored in a batch)
                    until the score is under the threshold, or --max-edits words are gone;
   embedding        AdamW on the caption's text-encoder states with the score as the loss, x_T fixed,
-                   averaged over 4 noise latents, until under --target (default: the run's median
-                   score) or --max-steps (the paper's mitigation); saved as
-                   RUN_DIR/embeddings/<row_id>.safetensors (key prompt_embeds, usable as a
-                   diffusers pipeline's prompt_embeds).
-Writes RUN_DIR/mitigations.parquet, adds counts to summary.json and rewrites report.html.
+                   averaged over 4 noise latents, until under --target or --max-steps (the paper's
+                   mitigation); saved as RUN_DIR/embeddings/<row_id>.safetensors (key prompt_embeds,
+                   usable as a diffusers pipeline's prompt_embeds).
+The target is always under the threshold: --target, else the median score of clean captions stored in
+the profile by `evaluate`, else 10% of the threshold under it; summary.json says which.
+Rows go in batches of --mitigation-batch-size consecutive ranks (adapted together); each finished batch
+is kept under RUN_DIR/mitigation/, so a rerun after a kill redoes only unfinished batches (results of
+another scan or other settings are discarded). Writes RUN_DIR/mitigations.parquet (rank order, embedding
+paths relative to RUN_DIR), adds counts to summary.json and rewrites report.html.
+Exit codes: 0 every flagged row mitigated; 1 some rows failed (status in mitigations.parquet); 2 bad input.
 """
 
 
@@ -36,8 +41,10 @@ def add_mitigation_options(parser: argparse.ArgumentParser) -> None:
                    help="how trigger words are measured (default leave-one-out; see `mitigate --help`)")
     g.add_argument("--max-edits", type=at_least(0), default=3, help="most words a rewrite may drop")
     g.add_argument("--max-steps", type=at_least(0), default=50, help="most gradient steps of the embedding adaptation")
-    g.add_argument("--target", type=float, default=None,
-                   help="score the embedding adaptation aims for (default: the run's median score)")
+    g.add_argument("--target", type=float, default=None, help="score the embedding adaptation aims for, under the "
+                   "threshold (default: the profile's clean-caption median, else 10%% under the threshold)")
+    g.add_argument("--mitigation-batch-size", type=at_least(1), default=8,
+                   help="flagged rows adapted together and kept as one resumable batch")
     g.add_argument("--lr", type=float, default=0.05, help="AdamW learning rate of the embedding adaptation")
 
 
@@ -50,6 +57,8 @@ def register(commands) -> None:
                    help="score to get under (default: the scan's flagging threshold)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="also load .bin/.pt weights (pickle can run code); default: safetensors only")
     add_mitigation_options(p)
     p.set_defaults(run=run)
 
@@ -59,17 +68,22 @@ def options_from_args(args: argparse.Namespace, run_dir: str, threshold: float |
 
     return MitigationOptions(run_dir=run_dir, device=args.device, actors=args.mitigation_actors,
                              address=args.address, threshold=threshold, target=args.target, max_edits=args.max_edits,
-                             max_steps=args.max_steps, lr=args.lr, attribution=args.attribution)
+                             max_steps=args.max_steps, lr=args.lr, attribution=args.attribution,
+                             batch_size=args.mitigation_batch_size, allow_pickle=args.allow_pickle)
 
 
 def mitigate_run(options: "MitigationOptions") -> int:
-    """Mitigate, then rewrite the HTML report so it shows the results; 1 if any row failed."""
+    """Mitigate, then rewrite the HTML report so it shows the results; 1 if any row failed. Holds the run
+    folder's lock: a scan or another mitigation of the same folder is refused meanwhile."""
     from audit.mitigation.pool import run_mitigation
     from audit.reports.html import write_html_report
+    from audit.runfolder.folder import RunFolder
+    from audit.runfolder.guard import locked
 
-    results = run_mitigation(options)
-    write_html_report(options.run_dir)
-    return int(bool(len(results)) and not results["status"].eq("ok").all())
+    with locked(RunFolder.at(options.run_dir), "mitigate"):
+        counts = run_mitigation(options)
+        write_html_report(options.run_dir)
+    return int(counts["failed"] > 0)
 
 
 def run(args: argparse.Namespace) -> int:

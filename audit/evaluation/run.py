@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 
 from audit.evaluation.calibrate import cross_validated_scores, fit_weights, threshold_at_fpr
@@ -49,5 +50,7 @@ def evaluate_scores(scores: pd.DataFrame, profile, max_fpr: float = 0.01) -> dic
             log.warning("%s works AGAINST detection on this model (AUC %.3f < 0.5)", name, metrics["auc"])
     fitted_scores = combine(n, c, fitted)
     threshold = threshold_at_fpr(fitted_scores[y == 0], max_fpr)
+    clean_median = float(np.median(fitted_scores[y == 0]))  # the mitigation's target: a typical clean caption's score
     return {"n_memorized": int(y.sum()), "n_clean": int((y == 0).sum()), "results": results,
-            "fitted_profile": {"w_norm": fitted.w_norm, "w_cos": fitted.w_cos, "threshold": threshold, "target_fpr": max_fpr}}
+            "fitted_profile": {"w_norm": fitted.w_norm, "w_cos": fitted.w_cos, "threshold": threshold,
+                               "clean_median": clean_median, "target_fpr": max_fpr}}

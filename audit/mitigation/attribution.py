@@ -23,16 +23,24 @@ def words(caption: str) -> list[str]:
 
 
 def leave_one_out(caption: str, score_fn: ScoreFn) -> list[tuple[str, float]]:
-    """(word, contribution) for each word: the score drop when that word alone is removed, in one batch.
+    """(word, contribution) for each word: the score drop when that word alone is removed, in one batch."""
+    return leave_one_out_batch([caption], score_fn)[0]
 
-    A single-word caption has no variant to compare with: its one word carries the whole score.
+
+def leave_one_out_batch(captions: list[str], score_fn: ScoreFn) -> list[list[tuple[str, float]]]:
+    """`leave_one_out` of several captions, every caption and variant scored in one call (one engine batch).
+
+    A single-word caption has no variant to compare with: its one word carries the whole score (nan).
     """
-    tokens = words(caption)
-    if len(tokens) <= 1:
-        return [(t, float("nan")) for t in tokens]
-    variants = [" ".join(tokens[:i] + tokens[i + 1 :]) for i in range(len(tokens))]
-    base, *rest = score_fn([caption, *variants])
-    return [(t, base - s) for t, s in zip(tokens, rest)]
+    batch, spans = [], []
+    for caption in captions:
+        tokens = words(caption)
+        variants = [" ".join(tokens[:i] + tokens[i + 1 :]) for i in range(len(tokens))] if len(tokens) > 1 else []
+        spans.append((len(batch), tokens, bool(variants)))
+        batch += [caption, *variants] if variants else []
+    scores = score_fn(batch) if batch else []
+    return [[(t, scores[at] - scores[at + 1 + i] if ok else float("nan")) for i, t in enumerate(tokens)]
+            for at, tokens, ok in spans]
 
 
 def token_words(scorer: Scorer, caption: str) -> list[int]:

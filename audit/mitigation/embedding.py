@@ -1,4 +1,9 @@
-"""The paper's mitigation: gradient descent on the prompt's text-encoder states with the score as the loss."""
+"""The paper's mitigation: gradient descent on the prompt's text-encoder states with the score as the loss.
+
+Several captions are adapted in one forward and backward pass: the loss is the sum of their scores, so each
+caption's gradient is its own, AdamW updates element-wise, and a caption that reaches the target leaves the
+batch with the states it had then. A caption's result is the one it gets alone, within float tolerance.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,7 +17,7 @@ from audit.scoring.terms import combine
 
 @dataclass
 class Adapted:
-    """Adapted states (1, L, D), their final score, the steps taken, and whether the score got under the threshold."""
+    """Adapted states (1, L, D), their final score, the steps taken, and whether the score got under the target."""
 
     states: torch.Tensor
     score: float
@@ -20,23 +25,30 @@ class Adapted:
     converged: bool
 
 
-def adapt_embedding(scorer: Scorer, caption: str, profile: Profile, threshold: float,
-                    lr: float = 0.05, max_steps: int = 50) -> Adapted:
-    """AdamW on the caption's states with x_T fixed (the scorer's noise bank) until S <= threshold.
+def adapt_embeddings(scorer: Scorer, captions: list[str], profile: Profile, target: float,
+                     lr: float = 0.05, max_steps: int = 50) -> list[Adapted]:
+    """AdamW on the captions' states with x_T fixed (the scorer's noise bank), each until its S <= target.
 
     S is averaged over the scorer's latents; with several, the states cannot merely fit one noise sample.
     """
-    states = scorer.caption_states([caption]).float().clone().requires_grad_(True)
+    states = scorer.caption_states(captions).float().clone().requires_grad_(True)
     opt = torch.optim.AdamW([states], lr=lr)
     dtype = scorer.model.dtype
-    score, step = float("inf"), 0
+    results: dict[int, Adapted] = {}
+    active = list(range(len(captions)))
     for step in range(max_steps + 1):
-        norm, cos = scorer.terms_from_states(states.to(dtype))
-        loss = combine(norm, cos, profile).mean()
-        score = float(loss.detach())
-        if score <= threshold or step == max_steps:
+        norm, cos = scorer.terms_from_states(states[active].to(dtype))
+        scores = combine(norm, cos, profile)
+        keep = []
+        for k, (i, score) in enumerate(zip(active, scores.detach().tolist())):
+            if score <= target or step == max_steps:
+                results[i] = Adapted(states[i : i + 1].detach().to(dtype).clone(), score, step, score <= target)
+            else:
+                keep.append(k)
+        if not keep:
             break
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        scores[keep].sum().backward()
         opt.step()
-    return Adapted(states.detach().to(dtype), score, step, score <= threshold)
+        active = [active[k] for k in keep]
+    return [results[i] for i in range(len(captions))]

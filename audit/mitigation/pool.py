@@ -1,36 +1,40 @@
 """Run mitigation on a scan's flagged rows with its own Ray actor pool (not the scoring pool).
 
-Reads `flagged.parquet` and `summary.json` of a run folder, scores with the scan's exact parameters,
-writes `mitigations.parquet` and `embeddings/<row_id>.safetensors`, and adds counts to the summary.
+Reads `flagged.parquet` and `summary.json` of a run folder and scores with the scan's exact parameters. The
+flagged rows go in batches of consecutive ranks to the actors, which write each batch's results as a file
+(`batches.BatchStore`) and `embeddings/<row_id>.safetensors`; a rerun redoes only the unfinished batches. The
+driver then streams the batch files into `mitigations.parquet` and adds counts to the summary.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import ray
 from ray.data import ActorPoolStrategy
 
 from audit.cluster.actors import StageActor
 from audit.cluster.connect import connected
 from audit.cluster.pool import actor_options
+from audit.mitigation.assemble import assemble
+from audit.mitigation.batches import BatchStore, batch_numbers, in_batches, scan_hash
+from audit.mitigation.results import to_table
 from audit.mitigation.stage import MitigationStage
+from audit.mitigation.target import Target, choose_target
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 from audit.scoring.engine import ScoreConfig
 from audit.scoring.stage import ScoreStage
 
 log = logging.getLogger(__name__)
+INPUT_COLUMNS = ["rank", "row_id", "caption", "score"]
 
 
 @dataclass
 class MitigationOptions:
     """Run folder, device, pool size and budgets; `threshold` overrides the scan's flagging threshold and
-    `target` the embedding adaptation's goal (default: the run's median score, a typical caption's)."""
+    `target` the embedding adaptation's goal (default: `choose_target` on the scan's profile)."""
 
     run_dir: str
     device: str = "auto"
@@ -43,64 +47,83 @@ class MitigationOptions:
     max_steps: int = 50
     lr: float = 0.05
     attribution: str = "leave-one-out"
+    batch_size: int = 8  # flagged rows per actor call: one adaptation batch, one batch file
+    allow_pickle: bool = False
 
 
 class MitigatorActor(StageActor):
-    """Loads the model once per actor; each call mitigates a batch of flagged rows."""
+    """Loads the model once per actor; each call mitigates one batch of flagged rows and writes its file."""
 
-    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        return self.stage.process(batch)
+    def __init__(self, stage: MitigationStage, torch_threads: int, store: BatchStore, batch_size: int):
+        super().__init__(stage, torch_threads)
+        self.store, self.batch_size = store, batch_size
+
+    def __call__(self, rows: pd.DataFrame) -> pd.DataFrame:
+        batch = int(rows["rank"].min() - 1) // self.batch_size
+        table = to_table(self.stage.process(rows.sort_values("rank", kind="stable")))
+        storage.write_table(self.store.folder.fs, self.store.path(batch), table)
+        return pd.DataFrame({"batch": [batch], "rows": [table.num_rows]})
 
 
-def stage_for_run(summary: dict, options: MitigationOptions, folder: RunFolder) -> MitigationStage:
-    """A mitigation stage that scores exactly as the scan did (model, noise, weights) and targets its threshold."""
+def stage_for_run(summary: dict, options: MitigationOptions, folder: RunFolder) -> tuple[MitigationStage, Target]:
+    """A mitigation stage that scores exactly as the scan did (model, noise, weights), and its target."""
     p = summary["score_parameters"]
     threshold = options.threshold if options.threshold is not None else summary["flagging"]["threshold"]
     if threshold is None:
         threshold = p.get("threshold")
     if threshold is None:
         raise ValueError("the scan flagged by rank, not by a threshold: pass --threshold for mitigation")
+    target = choose_target(float(threshold), options.target, (p.get("profile") or {}).get("clean_median"))
     config = ScoreConfig(generations=p["generations"], seed=p["seed"], authors_sd2=p["authors_sd2"])
     scoring = ScoreStage(model=p["model"], device=options.device, dtype=p["dtype"], config=config,
-                         w_norm=p["w_norm"], w_cos=p["w_cos"])
-    target = options.target if options.target is not None else median_score(folder)
-    return MitigationStage(scoring, float(threshold), storage.child(folder.address, "embeddings"), target=target,
-                           max_edits=options.max_edits, max_steps=options.max_steps, lr=options.lr,
-                           attribution=options.attribution)
+                         allow_pickle=options.allow_pickle, w_norm=p["w_norm"], w_cos=p["w_cos"])
+    stage = MitigationStage(scoring, float(threshold), folder.address, target=target.value,
+                            max_edits=options.max_edits, max_steps=options.max_steps, lr=options.lr,
+                            attribution=options.attribution)
+    return stage, target
 
 
-def median_score(folder: RunFolder) -> float | None:
-    """Median score of the run's scored rows, reading only the score column of the report."""
-    scores = pq.read_table(folder.path("report"), filesystem=folder.fs, columns=["score"])["score"]
-    return pc.approximate_median(scores).as_py()
+def run_batches(options: MitigationOptions, stage: MitigationStage, store: BatchStore, done: set[int],
+                pending: int) -> None:
+    """Mitigate the flagged rows of the unfinished batches on an actor pool; each actor writes its batch files."""
+    folder = store.folder
+    with connected(options.address):
+        pool = actor_options(options.device, options.actors, options.actor_cpus)
+        ds = ray.data.read_parquet(folder.path("flagged.parquet"), filesystem=folder.fs, columns=INPUT_COLUMNS)
+        ds = ds.map_batches(in_batches, fn_kwargs={"batch_size": options.batch_size, "done": done},
+                            batch_format="pandas").groupby("batch", num_partitions=min(pending, 200)).map_groups(
+            MitigatorActor, batch_format="pandas", compute=ActorPoolStrategy(size=pool.size), **pool.resources,
+            fn_constructor_kwargs={"stage": stage, "torch_threads": pool.torch_threads, "store": store,
+                                   "batch_size": options.batch_size})
+        written = sum(len(b["batch"]) for b in ds.iter_batches(batch_format="numpy"))
+        log.info("mitigated %d batches", written)
 
 
-def run_mitigation(options: MitigationOptions) -> pd.DataFrame:
-    """Mitigate every flagged row of a finished scan; returns the results (also written to the run folder)."""
+def run_mitigation(options: MitigationOptions) -> dict:
+    """Mitigate every flagged row of a finished scan, resuming its finished batches; the summary's counts."""
+    if options.batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {options.batch_size}")
     folder = RunFolder.at(options.run_dir)
-    if not storage.exists(folder.fs, folder.path("summary.json")):
-        raise ValueError(f"{options.run_dir}: no summary.json: not a finished scan folder")
-    summary = storage.read_json(folder.fs, folder.path("summary.json"))
-    flagged = storage.read_table(folder.fs, folder.path("flagged.parquet"), ["row_id", "caption", "score"]).to_pandas()
-    stage = stage_for_run(summary, options, folder)
-    if flagged.empty:
-        results = pd.DataFrame(columns=["row_id", "caption", "original_score", "status"])
-    else:
-        with connected(options.address):
-            pool = actor_options(options.device, options.actors, options.actor_cpus)
-            ds = ray.data.from_pandas(flagged).map_batches(
-                MitigatorActor, fn_constructor_kwargs={"stage": stage, "torch_threads": pool.torch_threads},
-                batch_format="pandas", batch_size=4, compute=ActorPoolStrategy(size=pool.size), **pool.resources)
-            results = ds.to_pandas().sort_values("row_id", kind="stable").reset_index(drop=True)
-    table = pa.Table.from_pandas(results, preserve_index=False).replace_schema_metadata(None)  # plain dtypes
-    storage.write_table(folder.fs, folder.path("mitigations.parquet"), table)
-    ok = results["status"].eq("ok")
+    summary = folder.summary()
+    stage, target = stage_for_run(summary, options, folder)
+    settings = {k: v for k, v in asdict(options).items() if k in ("max_edits", "max_steps", "lr", "attribution",
+                                                                    "batch_size")}
+    store = BatchStore(folder, scan_hash(folder), settings | {"threshold": stage.threshold, "target": target.value})
+    if stale := store.discard_stale():
+        log.info("discarded mitigation results of another scan or other settings: %s", ", ".join(stale))
+    done, flagged = store.done(), folder.flagged_rows()
+    if pending := len(batch_numbers(folder, options.batch_size) - done):
+        run_batches(options, stage, store, done, pending)
+    counts = assemble(folder, store.files())
+    if counts["rows"] != flagged:
+        raise RuntimeError(f"{counts['rows']} mitigation results for {flagged} flagged rows")
     summary["mitigation"] = {
-        "threshold": stage.threshold, "target": stage.target, "attribution": stage.attribution,
-        "flagged": len(flagged), "ok": int(ok.sum()), "failed": int((~ok).sum()),
-        "rewrite_under_threshold": int(results.get("rewrite_converged", pd.Series(dtype=bool)).fillna(False).sum()),
-        "embedding_under_threshold": int(results.get("embedding_converged", pd.Series(dtype=bool)).fillna(False).sum()),
+        "threshold": stage.threshold, "target": target.value, "target_source": target.source,
+        "attribution": stage.attribution, "batch_size": options.batch_size, "batches_reused": len(done),
+        "flagged": flagged, "ok": counts["ok"], "failed": flagged - counts["ok"],
+        "rewrite_under_threshold": counts["rewrite_converged"],
+        "embedding_under_threshold": counts["embedding_converged"],
     }
     storage.write_json(folder.fs, folder.path("summary.json"), summary)
-    log.info("mitigated %d flagged rows: %s", len(flagged), summary["mitigation"])
-    return results
+    log.info("mitigated %d flagged rows: %s", flagged, summary["mitigation"])
+    return summary["mitigation"]

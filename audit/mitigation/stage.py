@@ -1,7 +1,8 @@
 """The mitigation stage: per flagged caption, trigger tokens, a rewrite and an adapted embedding.
 
 `setup` loads the model once (one per Ray actor in `scan --mitigate`); `process` takes a frame of
-flagged rows (`row_id`, `caption`, `score`) and returns one result row each, never raising for a row.
+flagged rows (`row_id`, `caption`, `score`, optional `rank`) and returns one result row each, never raising
+for a row. The rows of a frame are mitigated together: one leave-one-out engine call, one adaptation batch.
 """
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import pandas as pd
 import torch
 from safetensors.torch import save
 
-from audit.mitigation.attribution import METHODS, gradient_x_input, leave_one_out
-from audit.mitigation.embedding import adapt_embedding
+from audit.mitigation.attribution import METHODS, gradient_x_input, leave_one_out_batch
+from audit.mitigation.embedding import adapt_embeddings
 from audit.mitigation.rewrite import greedy_drop
+from audit.mitigation.target import choose_target
 from audit.runfolder import storage
 from audit.scoring.engine import Scorer
 from audit.scoring.stage import ScoreStage
@@ -24,12 +26,12 @@ from audit.scoring.terms import combine
 @dataclass
 class MitigationStage:
     """Scoring setup (same model and parameters as the scan), the threshold to get under, budgets, and the
-    folder (local path or object-store URI) for the adapted embeddings."""
+    run folder (local path or object-store URI) whose embeddings/ receives the adapted embeddings."""
 
     scoring: ScoreStage
     threshold: float
-    embeddings_dir: str
-    target: float | None = None  # adaptation goal (default: the threshold); a typical caption's score works best
+    run_dir: str
+    target: float | None = None  # adaptation goal, under the threshold (default: `choose_target` on the profile)
     adapt_generations: int = 4  # latents the adaptation averages over, so it cannot fit one noise sample
     max_edits: int = 3
     max_steps: int = 50
@@ -46,50 +48,69 @@ class MitigationStage:
         self.scorer = self.scoring.scorer
         config = replace(self.scorer.config, generations=max(self.adapt_generations, self.scorer.config.generations))
         self.adapt_scorer = Scorer(self.scorer.model, config)
-        self._fs, self._root = storage.resolve(self.embeddings_dir)
-        self._shown = storage.redact(self.embeddings_dir if storage.is_uri(self.embeddings_dir) else self._root)
+        if self.target is None:
+            self.target = choose_target(self.threshold, None, self.scoring.weights.clean_median).value
+        self._fs, self._root = storage.resolve(self.run_dir)
 
     def _score(self, captions: list[str]) -> list[float]:
         """Combined scores of caption variants, batched by the engine."""
         w, r = self.scoring.weights, self.scorer.score(captions)
         return [combine(n, c, w) for n, c in zip(r["norm"], r["cosine"])]
 
-    def mitigate_one(self, row_id: int, caption: str, score: float) -> dict:
-        """All three results for one caption; timings per result in seconds."""
-        w = self.scoring.weights
+    def mitigate(self, rows: list[dict]) -> list[dict]:
+        """All three results for each row, computed together; timings are each row's share, in seconds."""
+        captions, w, n = [r["caption"] for r in rows], self.scoring.weights, len(rows)
+        if not all(isinstance(c, str) and c for c in captions):
+            raise TypeError("captions must be non-empty strings")
         t0 = time.perf_counter()
         if self.attribution == "gradient":
-            triggers = gradient_x_input(self.scorer, caption, w)
+            triggers = [gradient_x_input(self.scorer, c, w) for c in captions]
         else:
-            triggers = leave_one_out(caption, self._score)
+            triggers = leave_one_out_batch(captions, self._score)
         t1 = time.perf_counter()
-        target = self.threshold if self.target is None else min(self.target, self.threshold)
-        rewrite = greedy_drop(caption, score, self.threshold, self._score, self.max_edits, target)
+        rewrites = [greedy_drop(c, r["score"], self.threshold, self._score, self.max_edits, self.target)
+                    for c, r in zip(captions, rows)]
         t2 = time.perf_counter()
-        adapted = adapt_embedding(self.adapt_scorer, caption, w, target, self.lr, self.max_steps)
+        adapted = adapt_embeddings(self.adapt_scorer, captions, w, self.target, self.lr, self.max_steps)
         with torch.no_grad():
-            norm, cos = self.scorer.terms_from_states(adapted.states)
-        final = float(combine(norm[0], cos[0], w))
-        name = f"{row_id}.safetensors"
-        data = save({"prompt_embeds": adapted.states.float().contiguous().cpu()},
-                    metadata={"row_id": str(row_id), "caption": caption, "score": str(final)})
-        storage.write_bytes(self._fs, storage.join(self._root, name), data)
+            norm, cos = self.scorer.terms_from_states(torch.cat([a.states for a in adapted]))
+        finals = combine(norm, cos, w).tolist()
+        files = [self._save(r, a.states, final) for r, a, final in zip(rows, adapted, finals)]
         t3 = time.perf_counter()
-        return {"row_id": row_id, "caption": caption, "original_score": score,
-                "trigger_tokens": [{"token": t, "contribution": c} for t, c in triggers],
-                "suggested_caption": rewrite.caption, "suggested_score": rewrite.score, "edits": rewrite.edits,
-                "rewrite_converged": rewrite.converged, "embedding_file": storage.child(self._shown, name),
-                "embedding_score": final, "embedding_steps": adapted.steps, "embedding_converged": final <= self.threshold,
-                "seconds_triggers": t1 - t0, "seconds_rewrite": t2 - t1, "seconds_embedding": t3 - t2,
-                "status": "ok"}
+        return [{**self._key(r), "trigger_tokens": [{"token": t, "contribution": c} for t, c in tr],
+                 "suggested_caption": rw.caption, "suggested_score": rw.score, "edits": rw.edits,
+                 "rewrite_converged": rw.converged, "embedding_file": f, "embedding_score": final,
+                 "embedding_steps": a.steps, "embedding_converged": final <= self.threshold,
+                 "seconds_triggers": (t1 - t0) / n, "seconds_rewrite": (t2 - t1) / n,
+                 "seconds_embedding": (t3 - t2) / n, "status": "ok"}
+                for r, tr, rw, a, final, f in zip(rows, triggers, rewrites, adapted, finals, files)]
+
+    def _save(self, row: dict, states: torch.Tensor, score: float) -> str:
+        """Write one adapted embedding; its path relative to the run folder."""
+        relative = f"embeddings/{int(row['row_id'])}.safetensors"
+        data = save({"prompt_embeds": states.float().contiguous().cpu()},
+                    metadata={"row_id": str(row["row_id"]), "caption": row["caption"], "score": str(score)})
+        storage.write_bytes(self._fs, storage.join(self._root, relative), data)
+        return relative
+
+    @staticmethod
+    def _key(row: dict) -> dict:
+        """The identifying columns of a result row."""
+        return {"rank": row.get("rank"), "row_id": int(row["row_id"]), "caption": row["caption"],
+                "original_score": float(row["score"])}
+
+    def _one(self, row: dict) -> dict:
+        """One row alone, its failure recorded in `status`."""
+        try:
+            return self.mitigate([row])[0]
+        except Exception as err:  # one bad row must not lose the others
+            return {**self._key(row), "status": f"error: {type(err).__name__}: {err}"}
 
     def process(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """One result row per input row; a row that fails carries the reason in `status`."""
-        rows = []
-        for row_id, caption, score in zip(frame["row_id"], frame["caption"], frame["score"]):
-            try:
-                rows.append(self.mitigate_one(int(row_id), caption, float(score)))
-            except Exception as err:  # one bad row must not lose the others
-                rows.append({"row_id": int(row_id), "caption": caption, "original_score": float(score),
-                             "status": f"error: {type(err).__name__}: {err}"})
-        return pd.DataFrame(rows)
+        """One result row per input row, in input order; when the batch fails, each row is retried alone."""
+        rows = frame.to_dict("records")
+        try:
+            results = self.mitigate(rows)
+        except Exception:  # find the row that fails; the others keep their results
+            results = [self._one(row) for row in rows]
+        return pd.DataFrame(results)

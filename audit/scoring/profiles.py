@@ -17,13 +17,15 @@ PROFILE_FILE = "audit_profile.json"
 
 @dataclass(frozen=True)
 class Profile:
-    """Weights of S = w_norm N + w_cos C, an optional threshold on S, and where they came from."""
+    """Weights of S = w_norm N + w_cos C, an optional threshold on S, the median S of clean captions (the
+    mitigation's target), and where they came from."""
 
     name: str
     w_norm: float
     w_cos: float
     threshold: float | None = None
     source: str = "built-in"
+    clean_median: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -43,7 +45,8 @@ def load_profile(path: str | Path) -> Profile:
         return Profile(name=str(data.get("name", Path(path).stem)), w_norm=float(data["w_norm"]),
                        w_cos=float(data["w_cos"]),
                        threshold=None if data.get("threshold") is None else float(data["threshold"]),
-                       source=str(data.get("source", path)))
+                       source=str(data.get("source", path)),
+                       clean_median=None if data.get("clean_median") is None else float(data["clean_median"]))
     except FileNotFoundError:
         raise ValueError(f"profile file not found: {path}") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
@@ -64,7 +67,8 @@ def resolve_profile(model_source: str, unet_config, profile: str | None = None,
                     w_norm: float | None = None, w_cos: float | None = None) -> Profile:
     """Pick the profile: a file or built-in name given, else the model folder's own, else its family's.
 
-    Explicit weights override whichever profile was chosen. An unknown family gets SD 1.x weights and
+    Explicit weights override whichever profile was chosen (dropping its clean median, a score of the old
+    weights). An unknown family gets SD 1.x weights and
     a warning, since weights are model specific.
     """
     if profile in BUILTIN:

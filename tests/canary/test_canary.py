@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from audit.canary.data import make_canary_data, reference_images
@@ -70,6 +71,8 @@ def test_evaluate_on_the_canary_meets_the_detection_bar(tmp_path):
     assert (out / "roc.png").stat().st_size > 10_000
     fitted = load_profile(out / "profile.json")
     assert fitted.threshold is not None and fitted.w_norm == 1.0
+    bundled = load_profile(CANARY / "audit_profile.json")  # the same fit on the same labels: the same clean median
+    assert fitted.clean_median == pytest.approx(bundled.clean_median, rel=1e-3) and fitted.clean_median < fitted.threshold
     assert "TPR@1%" in result.stdout and "cosine alone" in result.stdout
 
 

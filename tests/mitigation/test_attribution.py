@@ -87,4 +87,4 @@ def test_cli_offers_exactly_the_methods():
 
 def test_unknown_attribution_method_is_refused(tmp_path):
     with pytest.raises(ValueError, match="attribution must be one of"):
-        MitigationStage(scoring=None, threshold=1.0, embeddings_dir=str(tmp_path), attribution="saliency")
+        MitigationStage(scoring=None, threshold=1.0, run_dir=str(tmp_path), attribution="saliency")

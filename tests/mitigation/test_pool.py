@@ -1,5 +1,6 @@
 """`scan --mitigate` on the canary: flagged rows go to a second actor pool; results land in the run folder."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,14 @@ import pytest
 from audit.model.loader import DEFAULT_MODEL
 
 CANARY = Path(DEFAULT_MODEL)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(args: list[str], home: Path) -> subprocess.CompletedProcess:
+    """`python -m audit ARGS` of this checkout in a clean environment."""
+    env = {"HF_HUB_OFFLINE": "1", "AUDIT_TORCH_THREADS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           "PATH": "/usr/bin:/bin", "HOME": str(home), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "audit", *args], capture_output=True, text=True, timeout=600, env=env)
 
 
 @pytest.mark.slow
@@ -21,22 +30,47 @@ def test_scan_with_mitigation_writes_results_for_flagged_rows_only(tmp_path):
     pq.write_table(pa.table({"key": [f"k{i}" for i in range(20)], "caption": memorized + clean}),
                    tmp_path / "in.parquet")
     run = tmp_path / "run"
-    env = {"HF_HUB_OFFLINE": "1", "AUDIT_TORCH_THREADS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "audit", "scan", str(tmp_path / "in.parquet"), "-o", str(run),
-                             "--mitigate", "--max-steps", "30", "--attribution", "gradient"],
-                            capture_output=True, text=True, timeout=600, env=env)
+    result = run_cli(["scan", str(tmp_path / "in.parquet"), "-o", str(run), "--mitigate", "--max-steps", "30",
+                      "--attribution", "gradient", "--mitigation-batch-size", "4"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     flagged = pd.read_parquet(run / "flagged.parquet")
     out = pd.read_parquet(run / "mitigations.parquet")
-    assert sorted(out["row_id"]) == sorted(flagged["row_id"]) and len(out) >= 5
+    assert out["row_id"].tolist() == flagged["row_id"].tolist() and len(out) >= 5  # in rank order
+    assert out["rank"].tolist() == flagged["rank"].tolist()
     assert set(out["caption"]) <= set(memorized)  # clean captions under the threshold are left alone
     assert (out["status"] == "ok").all()
     summary = json.loads((run / "summary.json").read_text())
     assert summary["mitigation"]["flagged"] == len(flagged) and summary["mitigation"]["ok"] == len(out)
     assert summary["mitigation"]["embedding_under_threshold"] >= 0.95 * len(out)
-    assert summary["mitigation"]["attribution"] == "gradient"
+    assert summary["mitigation"]["attribution"] == "gradient" and summary["mitigation"]["batch_size"] == 4
+    assert summary["mitigation"]["target_source"] == "profile clean median"
+    assert summary["mitigation"]["target"] == json.loads((CANARY / "audit_profile.json").read_text())["clean_median"]
     for caption, triggers in zip(out["caption"], out["trigger_tokens"]):
         assert [t["token"] for t in triggers] == caption.split() and any(t["contribution"] != 0 for t in triggers)
-    assert all((run / "embeddings" / f"{r}.safetensors").is_file() for r in out["row_id"])
+    assert out["embedding_file"].tolist() == [f"embeddings/{r}.safetensors" for r in out["row_id"]]
+    assert all((run / f).is_file() for f in out["embedding_file"])  # relative to the run folder
     assert "embedding" in (run / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_scan_mitigate_passes_allow_pickle_on_and_exits_1_when_rows_fail(tmp_path, tiny_eps):
+    """A pickle-only model loads in the mitigation actors with --allow-pickle; the rows then fail to write their
+    embeddings (a file is in the way), so `scan --mitigate` exits 1 as `mitigate` does."""
+    from diffusers import UNet2DConditionModel
+
+    model = tmp_path / "pickled"
+    shutil.copytree(tiny_eps, model)
+    unet = UNet2DConditionModel.from_pretrained(model, subfolder="unet")
+    shutil.rmtree(model / "unet")
+    unet.save_pretrained(model / "unet", safe_serialization=False)
+    assert not list((model / "unet").glob("*.safetensors"))
+    (tmp_path / "in.txt").write_text("a red cat\nthe blue house on a hill\na dog\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "embeddings").write_text("not a folder")
+    result = run_cli(["scan", str(tmp_path / "in.txt"), "-o", str(run), "--model", str(model), "--allow-pickle",
+                      "--threshold", "-1000", "--mitigate", "--max-steps", "2"], tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    out = pd.read_parquet(run / "mitigations.parquet")
+    assert len(out) == 3 and out["status"].str.startswith("error:").all()
+    assert json.loads((run / "summary.json").read_text())["mitigation"]["failed"] == 3

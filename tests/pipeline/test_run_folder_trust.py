@@ -120,3 +120,18 @@ def test_row_ids_do_not_depend_on_input_order_and_stale_mitigations_go(local_ray
     b.write_text("a green kite\n")
     assert scan(tiny_eps, run, a, b) == 0  # other rows now: outputs derived from the old report must go
     assert not (run / "mitigations.parquet").exists() and not (run / "embeddings").exists()
+
+
+def test_mitigate_refuses_a_folder_a_scan_is_using(local_ray, tiny_eps, tmp_path, capsys):
+    (tmp_path / "in.txt").write_text("a red cat\n")
+    out = tmp_path / "run"
+    assert scan(tiny_eps, out, tmp_path / "in.txt", extra=["--top-k", "1"]) == 0
+    owner = subprocess.Popen(["sleep", "60"])
+    try:
+        (out / "run.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": owner.pid, "command": "scan",
+                                                  "since": "now"}))
+        assert main(["mitigate", str(out), "--max-steps", "1"]) == 2
+        assert "in use by scan" in capsys.readouterr().err and not (out / "mitigations.parquet").exists()
+    finally:
+        owner.kill()
+        owner.wait()

@@ -1,0 +1,22 @@
+"""The columns of mitigations.parquet, one fixed schema for every batch file (failed rows leave results null)."""
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+TRIGGER = pa.struct([("token", pa.string()), ("contribution", pa.float64())])
+RESULT_SCHEMA = pa.schema([
+    ("rank", pa.int64()), ("row_id", pa.int64()), ("caption", pa.string()), ("original_score", pa.float64()),
+    ("trigger_tokens", pa.list_(TRIGGER)), ("suggested_caption", pa.string()), ("suggested_score", pa.float64()),
+    ("edits", pa.int64()), ("rewrite_converged", pa.bool_()), ("embedding_file", pa.string()),
+    ("embedding_score", pa.float64()), ("embedding_steps", pa.int64()), ("embedding_converged", pa.bool_()),
+    ("seconds_triggers", pa.float64()), ("seconds_rewrite", pa.float64()), ("seconds_embedding", pa.float64()),
+    ("status", pa.string()),
+])
+
+
+def to_table(results: pd.DataFrame) -> pa.Table:
+    """Result rows as a table of RESULT_SCHEMA, in rank order."""
+    rows = results.sort_values("rank", kind="stable").to_dict("records")
+    rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]  # NaN -> null
+    return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
