@@ -60,7 +60,8 @@ class CheapStage(ScoreStage):
 
     def metadata(self) -> dict:
         return {"tool": "audit", "version": "bench", "model": "cheap crc32", "model_fingerprint": "none",
-                "prediction_type": "epsilon", "dtype": "float32", "device": "cpu", "seed": 0, "generations": 1,
+                "prediction_type": "epsilon", "dtype": "float32", "device": "cpu", "batch_size": 32, "seed": 0,
+                "generations": 1,
                 "t_hi": 0, "t_lo": 0, "authors_sd2": False, "w_norm": 1.0, "w_cos": 1.0, "threshold": 1.9,
                 "profile": {"name": "cheap"}}
 
