@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from audit.cli.console import scan_console
     from audit.cluster.connect import connected
     from audit.pipeline.run import run_scan
+    from audit.runfolder import storage
     from audit.runfolder.folder import RunFolder
     from audit.runfolder.guard import claim
 
@@ -107,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         if args.mitigate:
             summary = RunFolder.at(args.output).summary()  # with the mitigation's counts
         code, reason = scan_exit(summary, mitigation_failed)
-        for line in final_block(summary, args.output, console.log_file, time.monotonic() - start, code, reason):
+        shown = storage.redact(args.output)  # credentials in the address are never printed
+        for line in final_block(summary, shown, console.log_file, time.monotonic() - start, code, reason):
             console.line(line)
     return code
 

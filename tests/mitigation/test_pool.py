@@ -66,10 +66,11 @@ def test_scan_mitigate_passes_allow_pickle_on_and_exits_1_when_rows_fail(tmp_pat
     assert not list((model / "unet").glob("*.safetensors"))
     (tmp_path / "in.txt").write_text("a red cat\nthe blue house on a hill\na dog\n")
     run = tmp_path / "run"
-    run.mkdir()
+    args = ["scan", str(tmp_path / "in.txt"), "-o", str(run), "--model", str(model), "--allow-pickle",
+            "--threshold", "-1000"]
+    assert run_cli(args, tmp_path).returncode == 0  # the scan first: a scan refuses a folder it did not make
     (run / "embeddings").write_text("not a folder")
-    result = run_cli(["scan", str(tmp_path / "in.txt"), "-o", str(run), "--model", str(model), "--allow-pickle",
-                      "--threshold", "-1000", "--mitigate", "--max-steps", "2"], tmp_path)
+    result = run_cli([*args, "--mitigate", "--max-steps", "2"], tmp_path)  # resumes the finished scan
     assert result.returncode == 1, result.stderr[-3000:]
     out = pd.read_parquet(run / "mitigations.parquet")
     assert len(out) == 3 and out["status"].str.startswith("error:").all()
