@@ -1,13 +1,19 @@
-"""Small caption shards in the input formats of `scan`, for the pipeline tests."""
+"""Small caption shards in the input formats of `scan`, and a driver killed mid-run, for the pipeline tests."""
 from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import ray
 
 WORDS = ["red", "blue", "tiny", "large", "old", "misty", "golden", "quiet"]
 THINGS = ["cat", "house", "river", "car", "tree", "robot", "boat", "city"]
@@ -44,3 +50,35 @@ def write_tar(path: Path, first: int, rows: int) -> Path:
                 tar.addfile(info, io.BytesIO(data))
     path.write_bytes(buffer.getvalue())
     return path
+
+
+def markers(out: Path) -> dict[str, int]:
+    """Done markers of a run folder: name -> modification time (ns)."""
+    return {p.name: p.stat().st_mtime_ns for p in (out / "done").glob("*.json")} if (out / "done").exists() else {}
+
+
+def wait_for_idle_cluster(timeout: float = 120) -> None:
+    """Wait until no task or actor holds a CPU: Ray has ended the dead driver's work, so nothing of it can still
+    write a done marker."""
+    deadline = time.monotonic() + timeout
+    while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]:
+        assert time.monotonic() < deadline, "Ray did not end the killed driver's tasks and actors"
+        time.sleep(0.2)
+
+
+def kill_scan_after_first_marker(scan_args: list[str], out: Path, address: str, log: Path) -> dict[str, int]:
+    """Run `scan` as a separate driver on the test's cluster, SIGKILL it once a unit is done, wait for Ray to
+    end its work; the done markers it left."""
+    with open(log, "w") as sink:
+        driver = subprocess.Popen([sys.executable, "-m", "audit", "scan", *scan_args, "-o", str(out),
+                                   "--address", address], stdout=sink, stderr=subprocess.STDOUT,
+                                  env=os.environ | {"AUDIT_TORCH_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 240
+        while not markers(out) and driver.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+    assert driver.wait() == -signal.SIGKILL
+    wait_for_idle_cluster()
+    return markers(out)

@@ -10,25 +10,11 @@ import time
 
 import pandas as pd
 import pytest
-import ray
-from builders import write_laion
+from builders import kill_scan_after_first_marker, markers, write_laion
 
 from audit.cli.main import main
 
 SHARDS, ROWS = 8, 30
-
-
-def wait_for_idle_cluster(timeout: float = 120) -> None:
-    """Wait until no task or actor holds a CPU: Ray has ended the dead driver's work, so nothing of it can still
-    write a done marker."""
-    deadline = time.monotonic() + timeout
-    while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]:
-        assert time.monotonic() < deadline, "Ray did not end the killed driver's tasks and actors"
-        time.sleep(0.2)
-
-
-def markers(out) -> dict[str, int]:
-    return {p.name: p.stat().st_mtime_ns for p in (out / "done").glob("*.json")} if (out / "done").exists() else {}
 
 
 @pytest.fixture
@@ -45,19 +31,7 @@ def test_killed_driver_resumes_to_the_same_report(local_ray, tiny_eps, inputs, t
     clean, resumed = tmp_path / "clean", tmp_path / "resumed"
     assert main(["scan", *args, "-o", str(clean)]) == 0
 
-    with open(tmp_path / "driver.log", "w") as log:  # a separate driver process on the same cluster
-        driver = subprocess.Popen([sys.executable, "-m", "audit", "scan", *args, "-o", str(resumed),
-                                   "--address", local_ray], stdout=log, stderr=subprocess.STDOUT,
-                                  env=os.environ | {"AUDIT_TORCH_THREADS": "1"})
-    try:
-        deadline = time.monotonic() + 240
-        while not markers(resumed) and driver.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        driver.send_signal(signal.SIGKILL)
-    assert driver.wait() == -signal.SIGKILL
-    wait_for_idle_cluster()
-    before = markers(resumed)
+    before = kill_scan_after_first_marker(args, resumed, local_ray, tmp_path / "driver.log")
     assert 1 <= len(before) < SHARDS, "the driver must be killed mid-run"
     assert not (resumed / "summary.json").exists()
 

@@ -2,23 +2,14 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pandas as pd
 import pytest
-from builders import write_laion
+from builders import kill_scan_after_first_marker, markers, write_laion
 
 from audit.cli.main import main
 
 UNITS, ROWS = 8, 30
-
-
-def markers(out) -> dict[str, int]:
-    return {p.name: p.stat().st_mtime_ns for p in (out / "done").glob("*.json")} if (out / "done").exists() else {}
 
 
 @pytest.fixture(scope="module")
@@ -50,18 +41,7 @@ def test_row_groups_become_units_and_the_report_is_the_same(local_ray, tiny_eps,
 def test_killed_driver_keeps_the_finished_units_of_a_file(local_ray, tiny_eps, one_file, whole, tmp_path):
     args = [str(one_file), "--model", str(tiny_eps), "--batch-size", "4", "--unit-rows", str(ROWS)]
     out = tmp_path / "run"
-    with open(tmp_path / "driver.log", "w") as log:
-        driver = subprocess.Popen([sys.executable, "-m", "audit", "scan", *args, "-o", str(out), "--address",
-                                   local_ray], stdout=log, stderr=subprocess.STDOUT,
-                                  env=os.environ | {"AUDIT_TORCH_THREADS": "1"})
-    try:
-        deadline = time.monotonic() + 240
-        while not markers(out) and driver.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        driver.send_signal(signal.SIGKILL)
-    assert driver.wait() == -signal.SIGKILL
-    before = markers(out)
+    before = kill_scan_after_first_marker(args, out, local_ray, tmp_path / "driver.log")
     assert 1 <= len(before) < UNITS, "the driver must be killed while units of the file remain"
     assert main(["scan", *args, "-o", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
