@@ -37,11 +37,11 @@ def progress_text(p: Progress) -> str:
 
 class Console:
     """Our lines on the terminal: the progress line rewritten in place on a TTY, else printed every
-    PROGRESS_EVERY seconds and at the end (unless unchanged); then plain lines."""
+    PROGRESS_EVERY seconds and at the end (unless its counts are unchanged); then plain lines."""
 
     def __init__(self, stream: TextIO, tty: bool, log_file: str | None = None):
         self.stream, self.tty, self.log_file = stream, tty, log_file
-        self.last_line, self.last_text = time.monotonic(), ""
+        self.last_line, self.last_counts = time.monotonic(), (-1, -1)
         self.open_line = False  # a progress line without its newline is on screen
 
     def progress(self, p: Progress) -> None:
@@ -50,9 +50,10 @@ class Console:
             self.open_line = True
             if p.final:
                 self._end_line()
-        elif (p.final or time.monotonic() - self.last_line >= PROGRESS_EVERY) and progress_text(p) != self.last_text:
-            self.last_text = progress_text(p)
-            self.stream.write(self.last_text + "\n")
+        elif (p.final or time.monotonic() - self.last_line >= PROGRESS_EVERY) and \
+                (p.units_done, p.rows) != self.last_counts:  # no second line for the same counts
+            self.last_counts = (p.units_done, p.rows)
+            self.stream.write(progress_text(p) + "\n")
             self.last_line = time.monotonic()
         self.stream.flush()
 

@@ -44,7 +44,7 @@ def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, 
     if case == "none flagged":
         assert "0 flagged" in done.stderr and "No rows were flagged." in (out / "report.html").read_text()
         progress = [line for line in lines if line.startswith("scoring: ")]
-        assert progress and progress[-1].startswith("scoring: 1 of 1 units, 2 of ~2 rows, ")  # rows from the plan
+        assert len(progress) == 1 and progress[0].startswith("scoring: 1 of 1 units, 2 of ~2 rows, ")  # planned rows
 
 
 def test_report_parquet_keeps_integer_and_boolean_types(local_ray, tiny_eps, tmp_path):
