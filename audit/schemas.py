@@ -56,25 +56,26 @@ def input_names(columns: list[str], reserved: frozenset[str] = RESERVED) -> list
     return names
 
 
-def _schema(*columns: str) -> pa.Schema:
+def schema_of(*columns: str) -> pa.Schema:
+    """The schema of our columns `columns`, in that order."""
     fields = {f.name: f for f in SCORE_FIELDS + DEDUP_FIELDS + PROVENANCE_FIELDS + RANK_FIELDS + INTERNAL_FIELDS}
     return pa.schema([fields[c] for c in columns])
 
 
 # read -> score: one row per input row, tagged with its shard and position.
-READ = _schema("shard_id", "row_index", "shard_rows", "caption", "read_status")
+READ = schema_of("shard_id", "row_index", "shard_rows", "caption", "read_status")
 # score -> write: the reader's columns (less read_status), the stage's score columns, and each row's share of
 # its batch's time in the scoring stage (model time, apart from Ray's start-up and scheduling).
-SCORED = _schema("shard_id", "row_index", "shard_rows", *SCORE_COLUMNS, "seconds")
+SCORED = schema_of("shard_id", "row_index", "shard_rows", *SCORE_COLUMNS, "seconds")
 # write -> driver: one record per part file written.
 PART = pa.schema([("shard_id", pa.string()), ("part", pa.string()), ("rows", pa.int64()),
                   ("shard_rows", pa.int64()), ("seconds", pa.float64())])
 # A finished shard's score file, before ranking adds row_id: provenance, then score and dedup columns.
-SHARD_BASE = _schema("source", "row_index", *SCORE_COLUMNS, *names(DEDUP_FIELDS), "row_id")
+SHARD_BASE = schema_of("source", "row_index", *SCORE_COLUMNS, *names(DEDUP_FIELDS), "row_id")
 # Dedup: distinct caption keys with their rows' count and one caption of theirs (what is scored for them) ...
-KEY_COUNTS = _schema("caption_key", "dup_count", "caption")
+KEY_COUNTS = schema_of("caption_key", "dup_count", "caption")
 # ... and a scored key's numbers, reused by every row with that key.
-KEY_SCORES = _schema("caption_key", "norm", "cosine", "score", "seconds")
+KEY_SCORES = schema_of("caption_key", "norm", "cosine", "score", "seconds")
 
 
 def _nullable(arrow_type: pa.DataType) -> str:

@@ -50,8 +50,9 @@ def register(commands) -> None:
                    help="output folder (local or s3:// gs://); reuse it to resume (required unless --plan)")
     plan = p.add_argument_group("plan")
     plan.add_argument("--plan", action="store_true",
-                      help="print files, rows (from Parquet footers; other kinds counted), units and an estimate of "
-                           "GPU-hours for 1, 8 and 64 GPUs, then exit: nothing is scored, no weights are loaded")
+                      help="print files, rows (from Parquet footers; other kinds counted), units, the share of distinct "
+                           "captions (dedup; estimated from a tokenized sample) and an estimate of GPU-hours for 1, 8 "
+                           "and 64 GPUs, then exit: nothing is scored, no weights are loaded")
     plan.add_argument("--json", action="store_true", help="with --plan: print the plan as JSON")
     plan.add_argument("--rate", type=float, default=None,
                       help="with --plan: captions/s of one GPU on this model (default: scaled by FLOPs from a "
@@ -128,6 +129,7 @@ def print_plan(args: argparse.Namespace) -> int:
 
     from audit.pipeline.plan import format_plan, plan_scan
 
-    plan = plan_scan(args.inputs, args.model, args.unit_rows, args.rate)
+    plan = plan_scan(args.inputs, args.model, args.unit_rows, args.rate, args.dedup, args.caption_column,
+                     args.caption_field)
     print(json.dumps(plan, indent=2) if args.json else format_plan(plan))
     return 0

@@ -30,7 +30,8 @@ class ScanOptions:
 @dataclass
 class Scored:
     """What a scan's scoring step did: shard id -> reason for shards that failed, the actors' seconds, the shards
-    finished before this run, the sources scored again because they changed, and dedup's counts (None without)."""
+    read and scored before this run (dedup: keyed before; their dup_counts may be filled again), the sources
+    scored again because they changed, and dedup's counts (None without)."""
 
     failures: dict[str, str]
     model_seconds: float

@@ -13,6 +13,7 @@ from builders import caption
 from transformers import AutoTokenizer
 
 from audit.cli.main import main
+from audit.cli.outcome import final_block
 
 LONG = " ".join(f"word{i}" for i in range(90))  # past the 77-token limit
 
@@ -122,3 +123,25 @@ def test_dedup_and_no_dedup_do_not_mix_in_one_folder(runs, tiny_eps, inputs, cap
     files = sorted(inputs.glob("part-*.parquet"))
     code = main(["scan", *map(str, files), "-o", str(base / "plain"), "--model", str(tiny_eps), "--batch-size", "4"])
     assert code != 0 and "dedup False -> True" in capsys.readouterr().err
+
+
+def test_report_page_top_and_final_block_show_duplication(runs, capsys):
+    base, summary, _ = runs
+    page = (base / "dedup" / "report.html").read_text()
+    assert "<th>dup_count</th>" in page and 'data-plot="score_dup_count"' in page
+    assert (base / "dedup" / "plots" / "score_dup_count.png").stat().st_size > 1000
+    distinct = summary["dedup"]["distinct_keys"]
+    assert f"{distinct:,} distinct caption keys among 66 scorable rows" in page
+    plain = (base / "plain" / "report.html").read_text()
+    assert "<th>dup_count</th>" not in plain and "score_dup_count" not in plain and "off (--no-dedup)" in plain
+    assert not (base / "plain" / "plots" / "score_dup_count.png").exists()
+
+    assert main(["top", str(base / "dedup"), "-k", "50"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:5] == ["rank", "score", "norm", "cosine", "dup_count"]
+    flagged = pd.read_parquet(base / "dedup" / "flagged.parquet")
+    assert [int(line.split()[4]) for line in lines[1:-1]] == flagged["dup_count"].tolist()[:50]
+
+    block = final_block(summary, str(base / "dedup"), None, 1.0, 0, "complete")
+    assert f"dedup:    {distinct:,} distinct captions among 66 scorable rows, {66 - distinct:,} duplicates" in \
+        "\n".join(block)

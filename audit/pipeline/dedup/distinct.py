@@ -30,9 +30,10 @@ def partitions(rows: int) -> int:
 
 
 def read_columns(folder: RunFolder, files: list[str], columns: list[str], paths: bool = False) -> ray.data.Dataset:
-    """`columns` of run-folder Parquet files as a Ray dataset (no Hive partitions taken from folder names)."""
-    return ray.data.read_parquet(files, filesystem=folder.fs, columns=columns, partitioning=None,
-                                 include_paths=paths)
+    """Our `columns` of run-folder Parquet files as a Ray dataset. Their schema is given, so passthrough columns
+    whose types differ between files are never unified; no Hive partitions are taken from folder names."""
+    return ray.data.read_parquet(files, filesystem=folder.fs, columns=columns, schema=schemas.schema_of(*columns),
+                                 partitioning=None, include_paths=paths)
 
 
 def _keyed(batch: pa.Table) -> pa.Table:

@@ -76,10 +76,10 @@ def score_distinct_keys(folder: RunFolder, shards: list[Shard], options: ScanOpt
         if sid not in current:
             storage.remove_file(folder.fs, folder.done(sid))
     if not stale:
-        return Scored(failures, 0.0, current, changed, _stats(folder, keyed, generation_id, None, 0))
+        return Scored(failures, 0.0, keyed_before, changed, _stats(folder, keyed, generation_id, None, 0))
     rows = sum(m["keyed"] for m in keyed.values())
     counts = key_counts(folder, list(keyed), rows) if rows else None
     scored, seconds = score_new_keys(folder, counts, options, pool, batch_size, progress) if rows else (0, 0.0)
     fill_units(folder, stale, counts, generation_id, sum(keyed[s]["rows"] for s in stale), progress)
     failures |= resume.failures(folder, stale)
-    return Scored(failures, seconds, current, changed, _stats(folder, keyed, generation_id, counts, scored))
+    return Scored(failures, seconds, keyed_before, changed, _stats(folder, keyed, generation_id, counts, scored))
