@@ -72,3 +72,12 @@ class KeyStage:
         out["truncated"] = pd.array([None if n is None else n > limit for n in counts], dtype="boolean")
         out["status"] = status
         return out
+
+
+def with_keys(scored: pd.DataFrame, stage: KeyStage) -> pd.DataFrame:
+    """`scored` (rows scored in-process, `caption` column) plus `caption_key` and `dup_count`: the rows of this
+    frame with the same key; null for rows that were not scored."""
+    keys = stage.process(scored[["caption"]])["caption_key"]
+    keys = keys.where(scored["status"].eq(OK).to_numpy(), None)
+    counts = keys.map(keys.value_counts())
+    return scored.assign(caption_key=keys.to_numpy(), dup_count=pd.array(counts.to_numpy(), dtype="Int64"))
