@@ -60,8 +60,8 @@ def token_counts(model, frame: pd.DataFrame) -> pd.Series:
 def runs(local_ray, tiny_eps, inputs, tmp_path_factory):
     files = sorted(inputs.glob("part-*.parquet"))
     base = tmp_path_factory.mktemp("dedup")
-    dedup = scan(tiny_eps, base / "dedup", files)
-    plain = scan(tiny_eps, base / "plain", files, "--no-dedup")
+    dedup = scan(tiny_eps, base / "dedup", files, "--top-k", "20")
+    plain = scan(tiny_eps, base / "plain", files, "--no-dedup", "--top-k", "20")
     return base, dedup, plain
 
 
@@ -101,7 +101,7 @@ def test_unscorable_rows_keep_their_status_and_get_no_key(runs):
 def test_rerun_scores_nothing_and_a_new_input_only_its_new_keys(runs, tiny_eps, inputs, tmp_path):
     base, first, _ = runs
     files = sorted(inputs.glob("part-*.parquet"))
-    again = scan(tiny_eps, base / "dedup", files)
+    again = scan(tiny_eps, base / "dedup", files, "--top-k", "20")
     assert again["dedup"]["keys_scored_this_run"] == 0 and again["shards"]["resumed"] == 3
     assert again["timing"]["rows_this_run"] == 0
 
@@ -121,7 +121,8 @@ def test_rerun_scores_nothing_and_a_new_input_only_its_new_keys(runs, tiny_eps, 
 def test_dedup_and_no_dedup_do_not_mix_in_one_folder(runs, tiny_eps, inputs, capsys):
     base, _, _ = runs
     files = sorted(inputs.glob("part-*.parquet"))
-    code = main(["scan", *map(str, files), "-o", str(base / "plain"), "--model", str(tiny_eps), "--batch-size", "4"])
+    code = main(["scan", *map(str, files), "-o", str(base / "plain"), "--model", str(tiny_eps), "--batch-size", "4",
+                 "--top-k", "20"])
     assert code != 0 and "dedup False -> True" in capsys.readouterr().err
 
 
