@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
+from typing import Iterator
 
 import pyarrow.compute as pc
 import ray.data
@@ -64,8 +66,10 @@ def score_distinct_keys(folder: RunFolder, shards: list[Shard], options: ScanOpt
         log.warning("%s changed (or vanished) since it was scored: scoring it again", source)
     todo = [s for s in shards if s.shard_id not in keyed_before]
     resume.clear(folder, [s.shard_id for s in todo])
+    clock = Steps()
     if todo:
-        _key(folder, todo, options, progress)
+        with clock("keying"):
+            _key(folder, todo, options, progress)
     failures = resume.failures(folder, [s.shard_id for s in todo])
     keyed = dict(resume.markers(folder, shards, folder.keyed_ids(), folder.keyed))
     generation_id = generation(keyed)
@@ -76,10 +80,29 @@ def score_distinct_keys(folder: RunFolder, shards: list[Shard], options: ScanOpt
         if sid not in current:
             storage.remove_file(folder.fs, folder.done(sid))
     if not stale:
-        return Scored(failures, 0.0, keyed_before, changed, _stats(folder, keyed, generation_id, None, 0))
-    rows = sum(m["keyed"] for m in keyed.values())
-    counts = key_counts(folder, list(keyed), rows) if rows else None
-    scored, seconds = score_new_keys(folder, counts, options, pool, batch_size, progress) if rows else (0, 0.0)
-    fill_units(folder, stale, counts, generation_id, sum(keyed[s]["rows"] for s in stale), progress)
+        stats = _stats(folder, keyed, generation_id, None, 0)
+        return Scored(failures, 0.0, keyed_before, changed, stats | {"step_seconds": clock.seconds})
+    rows, scored, seconds, counts = sum(m["keyed"] for m in keyed.values()), 0, 0.0, None
+    if rows:
+        with clock("counting"):
+            counts = key_counts(folder, list(keyed), rows)
+        with clock("scoring"):
+            scored, seconds = score_new_keys(folder, counts, options, pool, batch_size, progress)
+    with clock("joining"):
+        fill_units(folder, stale, counts, generation_id, sum(keyed[s]["rows"] for s in stale), progress)
     failures |= resume.failures(folder, stale)
-    return Scored(failures, seconds, keyed_before, changed, _stats(folder, keyed, generation_id, counts, scored))
+    stats = _stats(folder, keyed, generation_id, counts, scored)
+    return Scored(failures, seconds, keyed_before, changed, stats | {"step_seconds": clock.seconds})
+
+
+class Steps:
+    """Wall seconds of each step of a run (summary.json: dedup.step_seconds), to see where time goes."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.monotonic()
+        yield
+        self.seconds[name] = round(time.monotonic() - start, 3)
