@@ -87,7 +87,8 @@ def test_dup_count_is_the_count_of_truncated_token_sequences(runs, tiny_eps):
     distinct = ok["caption_key"].nunique()
     assert set(summary["dedup"]["step_seconds"]) == {"keying", "counting", "scoring", "joining"}
     assert summary["dedup"] | {"generation": None, "step_seconds": None} == {
-        "generation": None, "step_seconds": None, "distinct_keys": distinct, "keyed_rows": len(ok), "duplicate_rows": len(ok) - distinct,
+        "generation": None, "step_seconds": None, "distinct_keys": distinct, "keyed_rows": len(ok),
+        "duplicate_rows": len(ok) - distinct,
         "scoring_saved": round((len(ok) - distinct) / len(ok), 6), "keys_scored_this_run": distinct}
 
 
