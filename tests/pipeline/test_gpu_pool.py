@@ -27,8 +27,8 @@ class RecordingScorer(KeyScorerActor):
 
     folder = ""
 
-    def __init__(self, stage, torch_threads: int):
-        super().__init__(stage, torch_threads)
+    def __init__(self, stage, torch_threads: int, output: str):
+        super().__init__(stage, torch_threads, output)
         record = {"gpu_ids": [str(g) for g in ray.get_gpu_ids()], "device": str(self.stage.scorer.model.device),
                   "dtype": str(self.stage.scorer.model.dtype), "batch_size": self.stage.scorer.batch_size}
         Path(self.folder, f"actor-{os.getpid()}.json").write_text(json.dumps(record))

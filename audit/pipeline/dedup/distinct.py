@@ -16,7 +16,7 @@ from audit import schemas
 from audit.cluster.actors import StageActor
 from audit.cluster.pool import PoolOptions
 from audit.pipeline.options import ScanOptions
-from audit.pipeline.stream import ACTOR_BATCHES, WRITE_BATCHES, WRITE_CPUS
+from audit.pipeline.stream import ACTOR_BATCHES
 from audit.pipeline.tracker import Progress, ProgressFn
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
@@ -49,22 +49,23 @@ def key_counts(folder: RunFolder, shard_ids: list[str], rows: int) -> ray.data.D
 
 
 class KeyScorerActor(StageActor):
-    """Scores one caption per distinct key with the scan's scoring stage (the numbers every row of the key gets)."""
+    """Scores one caption per distinct key with the scan's scoring stage (the numbers every row of the key gets)
+    and stores them at once, one file per call named by its keys (a retried call rewrites its own file)."""
 
-    def __call__(self, batch: pd.DataFrame) -> pa.Table:
+    def __init__(self, stage, torch_threads: int, output: str):
+        super().__init__(stage, torch_threads)
+        self.folder = RunFolder.at(output)
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         start = time.perf_counter()
         scored = self.stage.process(batch[["caption"]])
         scored["caption_key"] = batch["caption_key"].to_numpy()
-        scored["seconds"] = (time.perf_counter() - start) / max(len(scored), 1)
-        return pa.Table.from_pandas(scored[schemas.KEY_SCORES.names], schema=schemas.KEY_SCORES, preserve_index=False)
-
-
-def write_key_scores(batch: pa.Table, output: str) -> pa.Table:
-    """Store a batch of key scores as one file named by its keys (a retried batch rewrites its own file)."""
-    folder = RunFolder.at(output)
-    name = hashlib.blake2b("".join(batch["caption_key"].to_pylist()).encode(), digest_size=12).hexdigest()
-    storage.write_table(folder.fs, folder.path("key_scores", f"{name}.parquet"), batch)
-    return pa.table({"rows": [batch.num_rows], "seconds": [float(pc.sum(batch["seconds"]).as_py() or 0.0)]})
+        seconds = time.perf_counter() - start
+        scored["seconds"] = seconds / max(len(scored), 1)
+        table = pa.Table.from_pandas(scored[schemas.KEY_SCORES.names], schema=schemas.KEY_SCORES, preserve_index=False)
+        name = hashlib.blake2b("".join(batch["caption_key"]).encode(), digest_size=12).hexdigest()
+        storage.write_table(self.folder.fs, self.folder.path("key_scores", f"{name}.parquet"), table)
+        return pd.DataFrame({"rows": [len(batch)], "seconds": [seconds]})
 
 
 def score_new_keys(folder: RunFolder, counts: ray.data.Dataset, options: ScanOptions, pool: PoolOptions,
@@ -79,11 +80,12 @@ def score_new_keys(folder: RunFolder, counts: ray.data.Dataset, options: ScanOpt
     total = todo.count()
     if not total:
         return 0, 0.0
+    # blocks of one actor call each: a task reports when it ends, so small blocks give progress as keys are done
+    todo = todo.repartition(target_num_rows_per_block=ACTOR_BATCHES * batch_size)
     ds = todo.map_batches(KeyScorerActor, batch_size=ACTOR_BATCHES * batch_size, batch_format="pandas",
                           compute=ActorPoolStrategy(size=pool.size), **pool.resources,
-                          fn_constructor_kwargs={"stage": options.stage, "torch_threads": pool.torch_threads})
-    ds = ds.map_batches(write_key_scores, batch_size=WRITE_BATCHES * ACTOR_BATCHES * batch_size,
-                        batch_format="pyarrow", num_cpus=WRITE_CPUS, fn_kwargs={"output": folder.address})
+                          fn_constructor_kwargs={"stage": options.stage, "torch_threads": pool.torch_threads,
+                                                 "output": folder.address})
     done, seconds, start = 0, 0.0, time.monotonic()
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         done += int(pc.sum(batch["rows"]).as_py() or 0)
