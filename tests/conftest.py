@@ -42,8 +42,9 @@ def build_tiny_pipeline(out: Path, prediction_type: str = "epsilon", seed: int =
 
 
 def build_tiny_sdxl_pipeline(out: Path, zeros_for_empty: bool = True, seed: int = 0) -> Path:
-    """A random SDXL-shaped pipeline: two CLIP encoders (the second with projection; its tokenizer pads with "!"),
-    a UNet with `text_time` added conditioning, and a VAE config (scale 8: images 64 x 64); no VAE weights."""
+    """A random SDXL-shaped pipeline: two CLIP encoders (the second with projection; its tokenizer pads with "!"
+    and, unlike SDXL's, has a smaller vocabulary, so the two count tokens differently), a UNet with `text_time`
+    added conditioning, and a VAE config (scale 8: images 64 x 64); no VAE weights."""
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
@@ -56,13 +57,15 @@ def build_tiny_sdxl_pipeline(out: Path, zeros_for_empty: bool = True, seed: int 
         cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8, addition_embed_type="text_time",
         addition_time_embed_dim=4, projection_class_embeddings_input_dim=12 + 6 * 4,
     )
-    config = lambda **extra: CLIPTextConfig(vocab_size=49408, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                                            num_attention_heads=2, max_position_embeddings=77, bos_token_id=49406,
-                                            eos_token_id=49407, pad_token_id=49407, **extra)
-    write_clip_tokenizer(TOKENIZER_DIR / "merges.txt", out.parent / f"{out.name}-tokenizer_2", pad_token="!")
+    config = lambda vocab, **extra: CLIPTextConfig(vocab_size=vocab, hidden_size=16, intermediate_size=32,
+                                                   num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=77,
+                                                   bos_token_id=vocab - 2, eos_token_id=vocab - 1, pad_token_id=vocab - 1,
+                                                   **extra)
+    tokenizer_2 = out.parent / f"{out.name}-tokenizer_2"
+    write_clip_tokenizer(TOKENIZER_DIR / "merges.txt", tokenizer_2, vocab_size=1024, pad_token="!")
     index = {"force_zeros_for_empty_prompt": zeros_for_empty, "vae": ["diffusers", "AutoencoderKL"]}
-    save_pipeline(out, unet, CLIPTextModel(config()), TOKENIZER_DIR, index,
-                  CLIPTextModelWithProjection(config(projection_dim=12)), out.parent / f"{out.name}-tokenizer_2")
+    save_pipeline(out, unet, CLIPTextModel(config(49408)), TOKENIZER_DIR, index,
+                  CLIPTextModelWithProjection(config(1024, projection_dim=12)), tokenizer_2)
     (out / "vae").mkdir()
     (out / "vae" / "config.json").write_text('{"_class_name": "AutoencoderKL", "block_out_channels": [8, 8, 8, 8]}')
     return out
