@@ -97,7 +97,9 @@ def main() -> int:
     cfg = TrainConfig(seed=args.seed, steps=args.steps or defaults.steps, family=args.family)
     cfg.checkpoint_every = cfg.steps
     out = Path(args.out or FAMILIES[args.family])
-    sample_out = args.sample_out if args.sample_out is not None else "audit/assets/sample_captions.txt" * (args.family == "sd")
+    sample_out = args.sample_out
+    if sample_out is None:  # the quick-start sample belongs to the default (SD) canary
+        sample_out = "audit/assets/sample_captions.txt" if args.family == "sd" else ""
     start = time.time()
     data = make_canary_data(args.seed, args.duplicated or defaults.duplicated, args.seen_once, args.never_seen)
     recipe = {**cfg.__dict__, "duplicated": len(data.duplicated), "seen_once": len(data.seen_once),
