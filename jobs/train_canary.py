@@ -119,7 +119,7 @@ def main() -> int:
     if sample_out:
         write_sample_captions(Path(sample_out), memorized, clean, args.seed)
     summary = {"recipe": recipe, "training": stats, "sampling_check": check["figures"], "detection_n1": detection,
-               "total_seconds": round(time.time() - start, 1)}
+               "total_seconds": round(time.time() - start + (stats["train_seconds"] if args.skip_training else 0), 1)}
     (out / "build_summary.json").write_text(json.dumps(summary, indent=2))
     write_readme(out, summary)
     log.info("done in %.0f s: %s", time.time() - start, json.dumps(check["figures"]))

@@ -126,7 +126,8 @@ class Scorer:
         Lists are in input order; duplicates are computed once. Every UNet call has the same shape (short
         batches are padded with copies), so a caption's numbers are bitwise the same whatever batch it comes
         in. A caption whose tokens equal those of the empty prompt (`no_tokens`) has zero guidance by
-        definition: norm and cosine are exactly 0.
+        definition: norm and cosine are exactly 0 (SDXL too, even where the unconditional branch is all zeros
+        rather than the encoded empty prompt: such a caption says nothing).
         Captions must be strings; validate input rows before calling.
         """
         bad = [c for c in captions if not isinstance(c, str)]
