@@ -92,13 +92,6 @@ def resolve_profile(model_source: str, unet_config, profile: str | None = None,
         chosen = load_profile(Path(model_source) / PROFILE_FILE)
     elif (family := model_family(unet_config, model_source, pipeline)) is not None:
         chosen = BUILTIN[family]
-        if family in UNCALIBRATED and model_source not in _warned:
-            _warned.add(model_source)
-            log.warning("%s: no calibrated weights for %s models (no audit_profile.json in the model folder): "
-                        "using the provisional %r profile (norm %g, cos %g), UNCALIBRATED. Run `memaudit evaluate "
-                        "--model %s --memorized MEM.txt --clean CLEAN.txt` on known memorized and clean captions "
-                        "and pass its profile.json with --profile (or save it as %s in the model folder)",
-                        model_source, family.upper(), family, chosen.w_norm, chosen.w_cos, model_source, PROFILE_FILE)
     else:
         log.warning("unknown model family for %s: using the SD 1.x weights (norm 1, cos 2); run `evaluate` "
                     "on known memorized and clean captions to calibrate weights for this model", model_source)
@@ -106,4 +99,17 @@ def resolve_profile(model_source: str, unet_config, profile: str | None = None,
     if w_norm is not None or w_cos is not None:
         chosen = Profile(chosen.name + "+override", chosen.w_norm if w_norm is None else w_norm,
                          chosen.w_cos if w_cos is None else w_cos, chosen.threshold, chosen.source + ", weights overridden")
+    warn_uncalibrated(chosen, model_source)
     return chosen
+
+
+def warn_uncalibrated(profile: Profile, model_source: str) -> None:
+    """Warn, once per model and process, when a family's provisional weights (no published ones) score a model."""
+    if profile.name not in UNCALIBRATED or profile != BUILTIN[profile.name] or model_source in _warned:
+        return
+    _warned.add(model_source)
+    log.warning("%s: no calibrated weights for %s models (no audit_profile.json in the model folder): using the "
+                "provisional %r profile (norm %g, cos %g), UNCALIBRATED. Run `memaudit evaluate --model %s --memorized "
+                "MEM.txt --clean CLEAN.txt` on known memorized and clean captions and pass its profile.json with "
+                "--profile (or save it as %s in the model folder)", model_source, profile.name.upper(), profile.name,
+                profile.w_norm, profile.w_cos, model_source, PROFILE_FILE)

@@ -41,17 +41,23 @@ def test_score_on_the_sdxl_canary(tmp_path):
     assert meta["model_fingerprint"] == fingerprint(CANARY_SDXL)
 
 
+def run_cli(args: list, home: Path) -> subprocess.CompletedProcess:
+    """`python -m audit ARGS` of this checkout in a clean environment."""
+    env = {"HF_HUB_OFFLINE": "1", "AUDIT_TORCH_THREADS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           "PATH": "/usr/bin:/bin", "HOME": str(home), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "audit", *map(str, args)], capture_output=True, text=True, timeout=600,
+                          env=env)
+
+
 @pytest.mark.slow
 def test_scan_with_mitigation_and_report_on_the_sdxl_canary(tmp_path):
     captions = MEMORIZED[:5] + CLEAN[:15]
     pq.write_table(pa.table({"key": [f"k{i}" for i in range(20)], "caption": captions}), tmp_path / "in.parquet")
     run = tmp_path / "run"
-    env = {"HF_HUB_OFFLINE": "1", "AUDIT_TORCH_THREADS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-m", "audit", "scan", str(tmp_path / "in.parquet"), "-o", str(run),
-                             "--model", str(CANARY_SDXL), "--mitigate", "--max-steps", "30", "--attribution", "gradient"],
-                            capture_output=True, text=True, timeout=600, env=env)
+    result = run_cli(["scan", tmp_path / "in.parquet", "-o", run, "--model", CANARY_SDXL, "--mitigate", "--max-steps", "30",
+                      "--attribution", "gradient"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "UNCALIBRATED" not in result.stdout + result.stderr  # the canary ships its calibrated profile
     report = pd.read_parquet(run / "report")
     assert len(report) == 20 and (report["status"] == "ok").all()
     assert set(report.sort_values("rank")["caption"].head(5)) == set(MEMORIZED[:5])
@@ -68,3 +74,13 @@ def test_scan_with_mitigation_and_report_on_the_sdxl_canary(tmp_path):
     assert summary["score_parameters"]["profile"]["name"] == "sdxl"
     assert summary["score_parameters"]["model_fingerprint"] == fingerprint(CANARY_SDXL)
     assert "embedding" in (run / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_scan_of_an_uncalibrated_sdxl_model_warns_once_on_the_console(tiny_sdxl, tmp_path):
+    (tmp_path / "in.txt").write_text("one caption\nanother caption\n")
+    result = run_cli(["scan", tmp_path / "in.txt", "-o", tmp_path / "run", "--model", tiny_sdxl, "--actors", "2"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    console = result.stdout + result.stderr
+    assert console.count("UNCALIBRATED") == 1 and "memaudit evaluate --model" in console
+    assert json.loads((tmp_path / "run/summary.json").read_text())["score_parameters"]["profile"]["name"] == "sdxl"
