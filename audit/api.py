@@ -15,6 +15,7 @@ import pandas as pd
 from audit.ranking.in_memory import rank_frame
 from audit.runfolder.folder import RunFolder
 from audit.scoring.engine import ScoreConfig
+from audit.scoring.keys import KeyStage, with_keys
 from audit.scoring.stage import ScoreStage
 
 
@@ -27,10 +28,13 @@ def load_model(model: str | None = None, device: str = "auto", dtype: str = "flo
 
 
 def score_captions(captions: Sequence[object], stage: ScoreStage | None = None) -> pd.DataFrame:
-    """Score captions in this process; a frame ranked like `score`'s report (unscorable values keep a status)."""
+    """Score captions in this process; a frame ranked like `score`'s report (unscorable values keep a status),
+    with each caption's key and how many of `captions` share it (`dup_count`)."""
     stage = stage or load_model()
     frame = pd.DataFrame({"row_id": range(len(captions)), "caption": pd.Series(list(captions), dtype=object)})
-    return rank_frame(stage.process(frame))
+    keys = KeyStage(stage.model)
+    keys.setup()
+    return rank_frame(with_keys(stage.process(frame), keys))
 
 
 def scan(inputs: Sequence[str], output: str, stage: ScoreStage | None = None, **options) -> dict:

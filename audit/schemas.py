@@ -13,6 +13,9 @@ SCORE_FIELDS = [pa.field("caption", pa.string()), pa.field("score", pa.float64()
 # Where a row came from: input file, position in it (or WebDataset key), and its id in the run.
 PROVENANCE_FIELDS = [pa.field("source", pa.string()), pa.field("row_index", pa.int64()),
                      pa.field("key", pa.string()), pa.field("row_id", pa.int64())]
+# What dataset-wide dedup adds: how many rows of the scan share the row's caption key (a hash of the token ids
+# the model sees, after truncation), and the key. Unscorable rows have neither; `--no-dedup` leaves both null.
+DEDUP_FIELDS = [pa.field("dup_count", pa.int64()), pa.field("caption_key", pa.string())]
 # What the ranking adds.
 RANK_FIELDS = [pa.field("rank", pa.int64()), pa.field("percentile", pa.float64()), pa.field("flagged", pa.bool_())]
 # Bookkeeping of the pipeline and the readers, never in a report.
@@ -27,12 +30,13 @@ def names(fields: list[pa.Field]) -> list[str]:
 
 SCORE_COLUMNS = names(SCORE_FIELDS)
 # Report columns in the order a report shows them; passthrough input columns follow.
-REPORT_LEAD = ["rank", "row_id", *SCORE_COLUMNS, "percentile", "flagged", "source", "row_index", "key"]
+REPORT_LEAD = ["rank", "row_id", *SCORE_COLUMNS, "dup_count", "percentile", "flagged", "source", "row_index", "key",
+               "caption_key"]
 # Input columns with these names are kept as input_<name>, so they never clash with ours. `key` is not
 # among them: an img2dataset Parquet `key` is the sample key the report shows for WebDataset rows too.
-RESERVED = frozenset(names(SCORE_FIELDS + PROVENANCE_FIELDS + RANK_FIELDS + INTERNAL_FIELDS)) - {"key"}
+RESERVED = frozenset(names(SCORE_FIELDS + DEDUP_FIELDS + PROVENANCE_FIELDS + RANK_FIELDS + INTERNAL_FIELDS)) - {"key"}
 # Columns of the flagged table shown in report.html and by `top`, then any URL column an input has.
-SHOWN = ["rank", "row_id", "caption", "score", "norm", "cosine", "source", "row_index", "key"]
+SHOWN = ["rank", "row_id", "caption", "score", "norm", "cosine", "dup_count", "source", "row_index", "key"]
 URL_COLUMNS = ("url", "URL")
 # Schema metadata key under which every report stores the run's parameters (JSON).
 METADATA_KEY = b"audit"
@@ -52,21 +56,26 @@ def input_names(columns: list[str], reserved: frozenset[str] = RESERVED) -> list
     return names
 
 
-def _schema(*columns: str) -> pa.Schema:
-    fields = {f.name: f for f in SCORE_FIELDS + PROVENANCE_FIELDS + RANK_FIELDS + INTERNAL_FIELDS}
+def schema_of(*columns: str) -> pa.Schema:
+    """The schema of our columns `columns`, in that order."""
+    fields = {f.name: f for f in SCORE_FIELDS + DEDUP_FIELDS + PROVENANCE_FIELDS + RANK_FIELDS + INTERNAL_FIELDS}
     return pa.schema([fields[c] for c in columns])
 
 
 # read -> score: one row per input row, tagged with its shard and position.
-READ = _schema("shard_id", "row_index", "shard_rows", "caption", "read_status")
+READ = schema_of("shard_id", "row_index", "shard_rows", "caption", "read_status")
 # score -> write: the reader's columns (less read_status), the stage's score columns, and each row's share of
 # its batch's time in the scoring stage (model time, apart from Ray's start-up and scheduling).
-SCORED = _schema("shard_id", "row_index", "shard_rows", *SCORE_COLUMNS, "seconds")
+SCORED = schema_of("shard_id", "row_index", "shard_rows", *SCORE_COLUMNS, "seconds")
 # write -> driver: one record per part file written.
 PART = pa.schema([("shard_id", pa.string()), ("part", pa.string()), ("rows", pa.int64()),
                   ("shard_rows", pa.int64()), ("seconds", pa.float64())])
-# A finished shard's score file, before ranking adds row_id: provenance, then score columns.
-SHARD_BASE = _schema("source", "row_index", *SCORE_COLUMNS, "row_id")
+# A finished shard's score file, before ranking adds row_id: provenance, then score and dedup columns.
+SHARD_BASE = schema_of("source", "row_index", *SCORE_COLUMNS, *names(DEDUP_FIELDS), "row_id")
+# Dedup: distinct caption keys with their rows' count and one caption of theirs (what is scored for them) ...
+KEY_COUNTS = schema_of("caption_key", "dup_count", "caption")
+# ... and a scored key's numbers, reused by every row with that key.
+KEY_SCORES = schema_of("caption_key", "norm", "cosine", "score", "seconds")
 
 
 def _nullable(arrow_type: pa.DataType) -> str:

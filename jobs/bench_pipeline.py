@@ -13,22 +13,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zlib
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 # `python jobs/X.py` puts jobs/, not the checkout, on sys.path: import this checkout's `audit` even when not installed
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchkit import run_measured  # noqa: E402
 
 from audit.readers.status import OK, combine_status  # noqa: E402
 from audit.scoring.profiles import Profile  # noqa: E402
@@ -94,37 +92,16 @@ def child(inputs: str, output: str) -> None:
 
 def run_scan(inputs: Path, out: Path, kill_at: float | None = None, units: int = 0) -> dict:
     """Run `child` and sample the peak RSS of it and of every process under it; SIGKILL at a done fraction."""
-    cmd = [sys.executable, __file__, "--child", str(inputs), str(out)]
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peaks: dict[int, tuple[str, int]] = {}
     in_flight = [0]
 
-    def sample() -> None:
-        root = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                for p in [root, *root.children(recursive=True)]:
-                    rss = p.memory_info().rss
-                    name = "driver" if p.pid == proc.pid else " ".join(p.cmdline()[:1])[:40] or p.name()
-                    peaks[p.pid] = (name, max(rss, peaks.get(p.pid, ("", 0))[1]))
-            except psutil.Error:
-                pass
-            if kill_at is not None and len(list((out / "done").glob("*.json"))) >= kill_at * units:
-                in_flight[0] = len(list((out / "staging").glob("*"))) if (out / "staging").exists() else 0
-                proc.send_signal(signal.SIGKILL)
-                return
-            time.sleep(0.2)
+    def kill_now() -> bool:
+        if kill_at is None or len(list((out / "done").glob("*.json"))) < kill_at * units:
+            return False
+        in_flight[0] = len(list((out / "staging").glob("*"))) if (out / "staging").exists() else 0
+        return True
 
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    code = proc.wait()
-    sampler.join()
-    wall = time.monotonic() - start
-    workers = [rss for pid, (name, rss) in peaks.items() if pid != proc.pid]
-    return {"exit": code, "wall_s": round(wall, 1), "driver_peak_mb": peaks.get(proc.pid, ("", 0))[1] >> 20,
-            "max_other_process_peak_mb": max(workers, default=0) >> 20, "processes": len(peaks),
-            "units_in_flight_at_kill": in_flight[0] if kill_at is not None else None}
+    result = run_measured([sys.executable, __file__, "--child", str(inputs), str(out)], kill_now)
+    return result | {"units_in_flight_at_kill": in_flight[0] if kill_at is not None else None}
 
 
 def main() -> None:

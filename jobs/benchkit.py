@@ -2,10 +2,15 @@
 Parquet sets, synthetic captions and a captions-per-second timer."""
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Callable
 
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
@@ -88,3 +93,32 @@ def make_laion(folder: Path, rows: int, files: int) -> Path:
             "WIDTH": pa.array([512] * len(ids), pa.int32()), "HEIGHT": pa.array([512] * len(ids), pa.int32()),
             "similarity": pa.array([0.3] * len(ids), pa.float64())}), folder / f"part-{f:05d}.parquet")
     return folder
+
+
+def run_measured(cmd: list[str], kill_now: Callable[[], bool] | None = None) -> dict:
+    """Run `cmd`, sampling the peak RSS of it and of every process under it (Ray's raylet and workers) every
+    0.2 s; SIGKILL it as soon as `kill_now()` says so. Exit code, wall seconds and peaks in MB."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peaks: dict[int, int] = {}
+
+    def sample() -> None:
+        root = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                for p in [root, *root.children(recursive=True)]:
+                    peaks[p.pid] = max(p.memory_info().rss, peaks.get(p.pid, 0))
+            except psutil.Error:
+                pass
+            if kill_now is not None and kill_now():
+                proc.send_signal(signal.SIGKILL)
+                return
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    code = proc.wait()
+    sampler.join()
+    others = [rss for pid, rss in peaks.items() if pid != proc.pid]
+    return {"exit": code, "wall_s": round(time.monotonic() - start, 1), "driver_peak_mb": peaks.get(proc.pid, 0) >> 20,
+            "max_other_process_peak_mb": max(others, default=0) >> 20, "processes": len(peaks)}

@@ -31,8 +31,8 @@ def _duration(seconds: float | None) -> str:
 def progress_text(p: Progress) -> str:
     """`scoring: 3 of 8 units, 1,024 of ~5,000 rows, 96.3 rows/s, ETA 41 s`."""
     total = f" of ~{p.expected:,}" if p.expected is not None else ""
-    return (f"scoring: {p.units_done:,} of {p.units:,} units, {p.rows:,}{total} rows, {p.rate:,.1f} rows/s, "
-            f"ETA {_duration(p.eta)}")
+    units = f"{p.units_done:,} of {p.units:,} units, " if p.units else ""
+    return f"{p.stage}: {units}{p.rows:,}{total} rows, {p.rate:,.1f} rows/s, ETA {_duration(p.eta)}"
 
 
 class Console:
@@ -41,7 +41,7 @@ class Console:
 
     def __init__(self, stream: TextIO, tty: bool, log_file: str | None = None):
         self.stream, self.tty, self.log_file = stream, tty, log_file
-        self.last_line, self.last_counts = time.monotonic(), (-1, -1)
+        self.last_line, self.last_counts = time.monotonic(), ("", -1, -1)
         self.open_line = False  # a progress line without its newline is on screen
 
     def progress(self, p: Progress) -> None:
@@ -51,8 +51,8 @@ class Console:
             if p.final:
                 self._end_line()
         elif (p.final or time.monotonic() - self.last_line >= PROGRESS_EVERY) and \
-                (p.units_done, p.rows) != self.last_counts:  # no second line for the same counts
-            self.last_counts = (p.units_done, p.rows)
+                (p.stage, p.units_done, p.rows) != self.last_counts:  # no second line for the same counts
+            self.last_counts = (p.stage, p.units_done, p.rows)
             self.stream.write(progress_text(p) + "\n")
             self.last_line = time.monotonic()
         self.stream.flush()

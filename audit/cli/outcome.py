@@ -52,6 +52,11 @@ def final_block(summary: dict, output: str, log_file: str | None, wall: float, c
         lines.append(f"speed:    {t['model_captions_per_second']:,.1f} captions/s per actor in the model "
                      f"({t['rows_this_run']:,} rows in {t['model_seconds']:,.2f} s of {wall:,.1f} s; the rest: "
                      "starting Ray and the actors" + (", mitigation)" if "mitigation" in summary else ")"))
+    if summary.get("dedup"):
+        d = summary["dedup"]
+        lines.append(f"dedup:    {d['distinct_keys']:,} distinct captions among {d['keyed_rows']:,} scorable rows, "
+                     f"{d['duplicate_rows']:,} duplicates: {d['scoring_saved']:.1%} of scoring saved "
+                     f"({d['keys_scored_this_run']:,} scored in this run)")
     if "mitigation" in summary:
         m = summary["mitigation"]
         lines.append(f"mitigated: {m['ok']:,} of {m['flagged']:,} flagged rows; under the threshold: rewrite "

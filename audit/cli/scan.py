@@ -20,6 +20,11 @@ once, however often and however it is named. Listings skip hidden files and fold
 JSON Lines). URIs take pyarrow's options (?endpoint_override=...) and credentials
 (s3://KEY:SECRET@bucket/..., ?access_key=...&secret_key=...), which are never stored or printed.
 
+dedup: every row is keyed by a hash of the token ids the model sees (after truncation); each distinct key
+is scored once across all inputs and every row gets its key's numbers and `dup_count` (rows of this scan
+with that key). Three resumable steps: reading and keying, scoring distinct captions, joining (Ray Data
+groupby and joins). --no-dedup scores every row instead (same numbers, no dup_count; for comparison).
+
 output folder: scores/ and done/ per shard, report/ (Parquet dataset sorted by rank), flagged.parquet,
 summary.json, report.html and plots/ (rewrite them with `report`). Run the same command again to
 resume: finished shards are skipped.
@@ -45,8 +50,9 @@ def register(commands) -> None:
                    help="output folder (local or s3:// gs://); reuse it to resume (required unless --plan)")
     plan = p.add_argument_group("plan")
     plan.add_argument("--plan", action="store_true",
-                      help="print files, rows (from Parquet footers; other kinds counted), units and an estimate of "
-                           "GPU-hours for 1, 8 and 64 GPUs, then exit: nothing is scored, no weights are loaded")
+                      help="print files, rows (from Parquet footers; other kinds counted), units, the share of distinct "
+                           "captions (dedup; estimated from a tokenized sample) and an estimate of GPU-hours for 1, 8 "
+                           "and 64 GPUs, then exit: nothing is scored, no weights are loaded")
     plan.add_argument("--json", action="store_true", help="with --plan: print the plan as JSON")
     plan.add_argument("--rate", type=float, default=None,
                       help="with --plan: captions/s of one GPU on this model (default: scaled by FLOPs from a "
@@ -62,6 +68,9 @@ def register(commands) -> None:
     p.add_argument("--unit-rows", type=at_least(1), default=100_000,
                    help="rows per unit of work: Parquet files are split into runs of whole row groups of up to "
                         "this many rows, each read, scored, kept and resumed on its own (default 100000)")
+    p.add_argument("--no-dedup", dest="dedup", action="store_false",
+                   help="score every row, not each distinct caption key once (same scores, slower on duplicated "
+                        "data; the report then has no dup_count)")
     flag = p.add_mutually_exclusive_group()
     flag.add_argument("--threshold", type=float, default=None, help="flag rows scoring above this (default: the "
                       "profile's calibrated threshold, e.g. from --profile written by `evaluate`)")
@@ -82,7 +91,7 @@ def options_from_args(args: argparse.Namespace):
                        caption_column=args.caption_column, caption_field=args.caption_field, actors=args.actors,
                        actor_cpus=args.actor_cpus, address=args.address, threshold=args.threshold,
                        top_k=args.top_k, top_fraction=args.top_fraction, rows_per_file=args.rows_per_file,
-                       unit_rows=args.unit_rows, gpu_wait=args.gpu_wait)
+                       unit_rows=args.unit_rows, gpu_wait=args.gpu_wait, dedup=args.dedup)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,6 +129,7 @@ def print_plan(args: argparse.Namespace) -> int:
 
     from audit.pipeline.plan import format_plan, plan_scan
 
-    plan = plan_scan(args.inputs, args.model, args.unit_rows, args.rate)
+    plan = plan_scan(args.inputs, args.model, args.unit_rows, args.rate, args.dedup, args.caption_column,
+                     args.caption_field)
     print(json.dumps(plan, indent=2) if args.json else format_plan(plan))
     return 0

@@ -13,6 +13,7 @@ from audit.cli.options import add_model_options, stage_from_args
 from audit.ranking.in_memory import rank_frame
 from audit.readers.dispatch import read_captions
 from audit.reports.parquet import write_parquet_report
+from audit.scoring.keys import KeyStage, with_keys
 
 log = logging.getLogger(__name__)
 CHUNK = 256
@@ -47,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     start = time.time()
     parts = [stage.process(frame.iloc[i : i + CHUNK]) for i in tqdm(range(0, len(frame), CHUNK), unit="chunk",
                                                                       desc="scoring", disable=len(frame) <= CHUNK)]
-    scored = rank_frame(pd.concat(parts) if parts else stage.process(frame))
+    keys = KeyStage(stage.model)
+    keys.setup()
+    scored = rank_frame(with_keys(pd.concat(parts) if parts else stage.process(frame), keys))
     seconds = time.time() - start
     meta = stage.metadata() | {"input": str(args.input), "seconds": round(seconds, 3)}
     write_parquet_report(scored, Path(args.output), meta)

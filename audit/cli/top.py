@@ -9,7 +9,8 @@ from audit.cli.options import at_least
 
 def register(commands) -> None:
     p = commands.add_parser("top", help="print the top flagged captions of a scan",
-                            description="Print rank, score, norm term, cosine term and caption of the best-ranked "
+                            description="Print rank, score, norm term, cosine term, dup_count (rows with the same "
+                                        "caption key, when the scan deduplicated) and caption of the best-ranked "
                                         "flagged rows of a scan's output folder (captions cut to the terminal width).")
     p.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `scan` (local or s3:// gs://)")
     p.add_argument("-k", type=at_least(1), default=20, help="rows to show (default 20)")

@@ -45,6 +45,17 @@ def _scored_rows(folder: RunFolder, shard_id: str, first: int, shard_rows: int) 
     return table
 
 
+def done_marker(source: str, input_identity: str | None, first_row: int, table: pa.Table) -> dict:
+    """A finished shard's marker: where its rows come from, how many were scored, and a sample of their scores
+    (what ranking plans its buckets with)."""
+    status = table["status"].to_numpy(zero_copy_only=False)
+    ok = status == OK
+    return {"source": source, "input": input_identity, "first_row": first_row, "rows": table.num_rows,
+            "scored": int(ok.sum()),
+            "status_counts": {str(k): int(v) for k, v in zip(*np.unique(status, return_counts=True))},
+            "score_sample": score_sample(table["score"].to_numpy(zero_copy_only=False)[ok])}
+
+
 def finalize_shard(output: str, shard: Shard, shard_rows: int) -> dict:
     """Join scores with passthrough columns into scores/<shard>.parquet, then write its done marker."""
     folder = RunFolder.at(output)
@@ -52,14 +63,10 @@ def finalize_shard(output: str, shard: Shard, shard_rows: int) -> dict:
     extra = storage.read_table(folder.fs, folder.staging(shard.shard_id, "input.parquet"))
     columns = {"source": pa.array([shard.source] * shard_rows, pa.string()), "row_index": scored["row_index"]}
     columns |= {name: scored[name] for name in schemas.SCORE_COLUMNS}
+    columns |= {f.name: pa.nulls(shard_rows, f.type) for f in schemas.DEDUP_FIELDS}  # --no-dedup: no keys
     columns |= {name: extra[name] for name in extra.column_names if name != "row_index"}
     storage.write_table(folder.fs, folder.scores(shard.shard_id), pa.table(columns))
-    status = scored["status"].to_numpy(zero_copy_only=False)
-    ok = status == OK
-    marker = {"source": shard.source, "input": shard.identity, "first_row": shard.first_row, "rows": shard_rows,
-              "scored": int(ok.sum()),
-              "status_counts": {str(k): int(v) for k, v in zip(*np.unique(status, return_counts=True))},
-              "score_sample": score_sample(scored["score"].to_numpy(zero_copy_only=False)[ok])}
+    marker = done_marker(shard.source, shard.identity, shard.first_row, scored)
     storage.write_json(folder.fs, folder.done(shard.shard_id), marker)
     storage.remove_tree(folder.fs, folder.staging(shard.shard_id))
     return marker

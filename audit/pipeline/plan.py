@@ -1,7 +1,8 @@
 """`scan --plan`: what a scan would do, before it runs: files, rows, units and an estimate of GPU-hours.
 
 Nothing is scored and no weights are loaded: rows come from Parquet footers (other kinds are counted), the
-UNet's FLOPs from its config. The estimate scales a measured throughput by FLOPs: on one H200, bfloat16,
+UNet's FLOPs from its config, the share of distinct captions (dedup) from a tokenized sample. The estimate
+scales a measured throughput by FLOPs: on one H200, bfloat16,
 `--compile`, batch 256, the SD 1.4 UNet scored 251.5 captions/s (2 evaluations of 803 GFLOP each), i.e.
 404 TFLOP/s of useful work. Small models are bound by overheads, not FLOPs: give them `--rate`.
 """
@@ -11,6 +12,7 @@ from collections import Counter
 
 from audit.model.flops import unet_flops
 from audit.model.loader import DEFAULT_MODEL
+from audit.pipeline.dedup.estimate import distinct_fraction
 from audit.readers.counts import count_rows
 from audit.readers.inputs import expand_inputs
 from audit.readers.units import plan_units
@@ -20,8 +22,10 @@ REFERENCE = {"gpu": "NVIDIA H200", "model": "SD 1.4 UNet", "dtype": "bfloat16", 
 GPUS = (1, 8, 64)
 
 
-def plan_scan(inputs: list[str], model: str | None, unit_rows: int, rate: float | None = None) -> dict:
-    """The plan of a scan of `inputs` as a JSON-ready dict."""
+def plan_scan(inputs: list[str], model: str | None, unit_rows: int, rate: float | None = None, dedup: bool = True,
+              caption_column: str | None = None, caption_field: str | None = None) -> dict:
+    """The plan of a scan of `inputs` as a JSON-ready dict; with `dedup`, GPU-hours count the distinct captions
+    estimated from a sample (its tokenizers are loaded, no weights)."""
     units = plan_units(expand_inputs(inputs), unit_rows)
     files: dict[str, dict] = {}
     for unit in units:
@@ -41,14 +45,25 @@ def plan_scan(inputs: list[str], model: str | None, unit_rows: int, rate: float 
     rows = sum(f["rows"] or 0 for f in files.values())
     flops = 2 * unet_flops(model or DEFAULT_MODEL)
     per_gpu = rate or REFERENCE["captions_per_second"] * REFERENCE["flops_per_caption"] / flops
-    hours = rows / per_gpu / 3600
+    estimate = distinct_fraction(units, rows, model, caption_column, caption_field) if dedup and rows else None
+    scored = rows * estimate["fraction"] if estimate else rows
+    hours = scored / per_gpu / 3600
     return {"files": len(files), "rows": rows, "units": len(units), "unit_rows": unit_rows,
             "kinds": dict(Counter(f["kind"] for f in files.values())),
             "unreadable": [f for f in files.values() if f["rows"] is None],
             "model": model or DEFAULT_MODEL, "flops_per_caption": flops,
             "captions_per_second_per_gpu": per_gpu,
             "rate_from": "--rate" if rate else f"FLOPs scaled from {REFERENCE['model']} on one {REFERENCE['gpu']}",
+            "dedup": estimate, "rows_to_score": round(scored),
             "gpu_hours": hours, "wall_hours": {str(n): hours / n for n in GPUS}, "per_file": list(files.values())}
+
+
+def _dedup_line(plan: dict) -> str:
+    d = plan["dedup"]
+    if d is None:
+        return f"every row scored (no dedup): {plan['rows_to_score']:,} rows"
+    return (f"dedup: about {d['fraction']:.1%} of rows are distinct captions (estimated from {d['sample_rows']:,} "
+            f"sampled rows, {d['sample_distinct']:,} distinct): about {plan['rows_to_score']:,} to score")
 
 
 def format_plan(plan: dict) -> str:
@@ -57,6 +72,7 @@ def format_plan(plan: dict) -> str:
              f"{plan['rows']:,} rows, {plan['units']:,} units of up to {plan['unit_rows']:,} rows",
              f"model {plan['model']}: {plan['flops_per_caption'] / 1e9:,.1f} GFLOP per caption, "
              f"{plan['captions_per_second_per_gpu']:,.1f} captions/s per GPU ({plan['rate_from']})",
+             _dedup_line(plan),
              f"{plan['gpu_hours']:,.3g} GPU-hours: " + ", ".join(
                  f"{hours:,.3g} h on {n} GPU{'s' * (n != '1')}" for n, hours in plan["wall_hours"].items())]
     lines += [f"cannot count {f['source']}: {f['error']}" for f in plan["unreadable"]]

@@ -5,7 +5,8 @@ A unit that cannot be read gets a failure record in failed/: only that unit fail
 from __future__ import annotations
 
 import tarfile
-from typing import Iterator
+from functools import partial
+from typing import Callable, Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -42,10 +43,10 @@ def _read_chunks(shard: Shard, rows: ShardRows, first: int, total: int) -> Itera
         yield pa.Table.from_arrays(columns, schema=schemas.READ)
 
 
-def _unit_chunks(shard: Shard, folder: RunFolder, caption_column: str | None,
-                 caption_field: str | None) -> Iterator[pa.Table]:
-    """A unit's caption chunks; its passthrough columns are written to staging before the last chunk leaves,
-    so they are there when the unit is finalized. Memory: one unit's passthrough columns."""
+def unit_chunks(shard: Shard, caption_column: str | None, caption_field: str | None,
+                passthrough: Callable[[pa.Table], None]) -> Iterator[pa.Table]:
+    """A unit's caption chunks; its passthrough columns (with `row_index`) go to `passthrough` before the last
+    chunk leaves, so they are stored when the unit is finalized. Memory: one unit's passthrough columns."""
     fs, path = storage.resolve(shard.address)
     if shard.identity is not None and identity(fs.get_file_info(path)) != shard.identity:
         raise InputError(f"{shard.source} changed while the scan ran; run the scan again")
@@ -63,11 +64,15 @@ def _unit_chunks(shard: Shard, folder: RunFolder, caption_column: str | None,
         first += n
     if shard.rows is not None and first - shard.first_row != shard.rows:
         raise ValueError(f"read {first - shard.first_row} rows where the footer promised {shard.rows}")
-    passthrough = pa.concat_tables(extras, promote_options="permissive") if extras \
+    table = pa.concat_tables(extras, promote_options="permissive") if extras \
         else pa.table({"row_index": pa.array([], pa.int64())})
-    storage.write_table(folder.fs, folder.staging(shard.shard_id, "input.parquet"), passthrough)
+    passthrough(table)
     if pending is not None:
         yield pending
+
+
+def _to_staging(folder: RunFolder, shard_id: str, passthrough: pa.Table) -> None:
+    storage.write_table(folder.fs, folder.staging(shard_id, "input.parquet"), passthrough)
 
 
 def read_shards(batch: pd.DataFrame, output: str, caption_column: str | None,
@@ -78,7 +83,7 @@ def read_shards(batch: pd.DataFrame, output: str, caption_column: str | None,
         shard = Shard.from_record(record)
         rows = 0
         try:
-            for chunk in _unit_chunks(shard, folder, caption_column, caption_field):
+            for chunk in unit_chunks(shard, caption_column, caption_field, partial(_to_staging, folder, shard.shard_id)):
                 rows += chunk.num_rows
                 yield chunk
         except Exception as err:  # any failure to read one unit fails that unit only

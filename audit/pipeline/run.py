@@ -11,14 +11,16 @@ import time
 
 from audit.cluster.connect import connected
 from audit.cluster.pool import actor_options
+from audit.pipeline import resume
+from audit.pipeline.dedup.run import score_distinct_keys
 from audit.pipeline.options import ScanOptions
 from audit.pipeline.placement import describe_on_pool
-from audit.pipeline.stream import score_shards
+from audit.pipeline.stream import score_every_row
 from audit.pipeline.summary import build_summary, timing
 from audit.pipeline.tracker import ProgressFn
 from audit.ranking.flagging import choose_flagging
 from audit.ranking.range_sort import rank_finished_shards
-from audit.readers.inputs import Shard, expand_inputs
+from audit.readers.inputs import expand_inputs
 from audit.readers.units import plan_units
 from audit.reports.html import write_html_report
 from audit.runfolder import storage
@@ -28,19 +30,6 @@ from audit.runfolder.params import check_or_store, scan_identity, score_params
 from audit.scoring.profiles import Profile, warn_uncalibrated
 
 log = logging.getLogger(__name__)
-
-
-def _markers(folder: RunFolder, shards: list[Shard]) -> list[tuple[str, dict]]:
-    """Done markers of the finished shards, in input order."""
-    done = folder.done_ids()
-    return [(s.shard_id, storage.read_json(folder.fs, folder.done(s.shard_id))) for s in shards if s.shard_id in done]
-
-
-def _still_valid(markers: list[tuple[str, dict]], shards: list[Shard]) -> tuple[set[str], list[str]]:
-    """Ids of finished shards whose input is unchanged, and the sources of those whose input changed."""
-    identity = {s.shard_id: s.identity for s in shards}
-    valid = {sid for sid, m in markers if identity[sid] is not None and m.get("input") == identity[sid]}
-    return valid, [m["source"] for sid, m in markers if sid not in valid]
 
 
 def _carry_or_drop_mitigations(folder: RunFolder, summary: dict) -> None:
@@ -67,27 +56,24 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None) -> dict:
         pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
         metadata = describe_on_pool(options.stage, pool, options.gpu_wait)
         warn_uncalibrated(Profile(**metadata["profile"]), metadata["model"])  # the actors' warnings go to Ray's log
-        params = score_params(metadata, options.caption_column, options.caption_field)
+        params = score_params(metadata, options.caption_column, options.caption_field) | {"dedup": options.dedup}
         check_or_store(folder, params)
-        done, changed = _still_valid(_markers(folder, shards), shards)
-        for source in changed:
-            log.warning("%s changed (or vanished) since it was scored: scoring it again", source)
-        todo = [s for s in shards if s.shard_id not in done]
-        log.info("%d shards: %d finished before, %d to score with %d actor(s) (%s)", len(shards),
-                 len(shards) - len(todo), len(todo), pool.size, pool.resources)
+        score = score_distinct_keys if options.dedup else score_every_row
+        log.info("%d shards to scan with %d actor(s) (%s)%s", len(shards), pool.size, pool.resources,
+                 "" if options.dedup else ", every row scored (no dedup)")
         scoring_start = time.monotonic()
-        failures, model_seconds = score_shards(folder, todo, options, pool, metadata["batch_size"], progress) \
-            if todo else ({}, 0.0)
+        scored = score(folder, shards, options, pool, metadata["batch_size"], progress)
         scoring_seconds = time.monotonic() - scoring_start
-        markers = _markers(folder, shards)
-        rows_now = sum(m["rows"] for sid, m in markers if sid not in done)
+        markers = resume.markers(folder, shards)
+        rows_now = sum(m["rows"] for sid, m in markers if sid not in scored.resumed)
         flagging = choose_flagging(options.threshold, options.top_k, options.top_fraction, metadata["threshold"],
                                    sum(m["scored"] for _, m in markers))
         flagged = rank_finished_shards(folder, markers, flagging, metadata, options.rows_per_file)
         storage.remove_tree(folder.fs, folder.path("staging"))
-    times = timing(time.monotonic() - start, scoring_seconds, model_seconds, rows_now, pool.size)
-    summary = build_summary(shards, markers, failures, len(shards) - len(todo), flagging, flagged, metadata, times)
-    summary["shards"]["rescored_changed"] = changed
+    times = timing(time.monotonic() - start, scoring_seconds, scored.model_seconds, rows_now, pool.size)
+    summary = build_summary(shards, markers, scored.failures, len(scored.resumed), flagging, flagged, metadata, times)
+    summary["shards"]["rescored_changed"] = scored.changed
+    summary["dedup"] = scored.dedup
     summary["pool"] = {"actors": pool.size, **pool.resources}
     summary["scan_id"] = scan_identity(params, markers)
     _carry_or_drop_mitigations(folder, summary)

@@ -4,20 +4,23 @@ The driver consumes one small record per part file and finalizes each shard as s
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 
 import ray
 from ray.data import ActorPoolStrategy
 
 from audit.cluster.pool import PoolOptions
+from audit.pipeline import resume
 from audit.pipeline.actors import ScorerActor
-from audit.pipeline.options import ScanOptions
+from audit.pipeline.options import ScanOptions, Scored
 from audit.pipeline.parts import finalize_shard, write_parts
 from audit.pipeline.read_stage import read_shards
 from audit.pipeline.tracker import ProgressFn, ShardTracker
 from audit.readers.inputs import Shard
-from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
+
+log = logging.getLogger(__name__)
 
 ACTOR_BATCHES = 8  # engine batches per actor call: fewer Ray Data round trips per row, and the scorer tokenizes
 WRITE_BATCHES = 4  # batch i+1 while the device runs i; actor calls per part file: fewer, larger files
@@ -29,11 +32,7 @@ def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, poo
     """Score every row of `todo` into scores/ and done/ in batches of about `batch_size` captions (the
     stage's choice), calling `progress` as parts arrive; return shard id -> reason for shards that failed, and
     the seconds the actors spent scoring (summed over actors)."""
-    for shard in todo:  # the done marker first: results of an input that changed must never count again
-        storage.remove_file(folder.fs, folder.done(shard.shard_id))
-        storage.remove_file(folder.fs, folder.scores(shard.shard_id))
-        storage.remove_tree(folder.fs, folder.staging(shard.shard_id))
-        storage.remove_file(folder.fs, folder.failed(shard.shard_id))
+    resume.clear(folder, [s.shard_id for s in todo])  # results of an input that changed must never count again
     out = folder.address
     ds = ray.data.from_items([asdict(s) for s in todo], override_num_blocks=len(todo))
     ds = ds.map_batches(read_shards, batch_size=1, batch_format="pandas", num_cpus=READ_CPUS,
@@ -51,8 +50,16 @@ def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, poo
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         for record in batch.to_pylist():
             tracker.add(**record)
-    failures = tracker.close()
-    for shard in todo:
-        if storage.exists(folder.fs, folder.failed(shard.shard_id)):
-            failures[shard.shard_id] = storage.read_json(folder.fs, folder.failed(shard.shard_id))["reason"]
+    failures = tracker.close() | resume.failures(folder, [s.shard_id for s in todo])
     return failures, tracker.model_seconds
+
+
+def score_every_row(folder: RunFolder, shards: list[Shard], options: ScanOptions, pool: PoolOptions,
+                    batch_size: int, progress: ProgressFn | None = None) -> Scored:
+    """`--no-dedup`: score every row of the shards not finished before (or whose input changed since)."""
+    done, changed = resume.still_valid(resume.markers(folder, shards), shards)
+    for source in changed:
+        log.warning("%s changed (or vanished) since it was scored: scoring it again", source)
+    todo = [s for s in shards if s.shard_id not in done]
+    failures, seconds = score_shards(folder, todo, options, pool, batch_size, progress) if todo else ({}, 0.0)
+    return Scored(failures, seconds, done, changed)

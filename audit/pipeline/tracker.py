@@ -27,6 +27,7 @@ class Progress:
     final: bool = False
     units_done: int = 0
     units: int = 0
+    stage: str = "scoring"
 
     @property
     def rate(self) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from audit.reports import sections
 from audit.reports.cells import text
-from audit.reports.plots import Cut, flag_cut, score_histogram, terms_scatter
+from audit.reports.plots import Cut, dup_scatter, flag_cut, score_histogram, terms_scatter
 from audit.reports.roc import load_evaluation
 from audit.reports.stats import collect_stats
 from audit.reports.style import CSP, CSS
@@ -18,7 +18,7 @@ from audit.schemas import URL_COLUMNS
 
 GUIDE_FILE = Path(__file__).resolve().parents[2] / sections.GUIDE  # present in a source checkout
 TOP_ROWS = 500  # most flagged rows in the table
-PLOTS = ("score_histogram", "score_terms", "roc")
+PLOTS = ("score_histogram", "score_terms", "score_dup_count", "roc")
 
 
 def _data_uri(png: bytes) -> str:
@@ -53,6 +53,11 @@ def build_report(run: RunFolder, evaluation_dir: str | Path | None = None) -> tu
                sections.figure("Norm term against cosine term; flagged rows in red.", "score_terms",
                                _data_uri(plots["score_terms"]),
                                "Big runs are sampled: up to 50,000 unflagged and 10,000 flagged rows.")]
+    if len(stats.dup_count):
+        plots["score_dup_count"] = dup_scatter(stats, cut)
+        figures.append(sections.figure("Combined score against dup_count (rows with the same caption key), log "
+                                       "axis; flagged rows in red.", "score_dup_count",
+                                       _data_uri(plots["score_dup_count"]), _cut_note(cut)))
     if evaluation is not None:
         plots["roc"] = evaluation.png
         figures.append(sections.figure(f"ROC on {evaluation.n_memorized:,} memorized and {evaluation.n_clean:,} "

@@ -1,4 +1,5 @@
-"""The report's figures as PNG bytes: combined-score histogram and norm-vs-cosine scatter (matplotlib, Agg)."""
+"""The report's figures as PNG bytes: combined-score histogram, norm-vs-cosine scatter and score against
+dup_count (matplotlib, Agg)."""
 from __future__ import annotations
 
 import io
@@ -97,6 +98,26 @@ def terms_scatter(stats: RunStats, w_norm: float, w_cos: float, cut: Cut | None)
     ax.set_xlabel("norm term")
     ax.set_ylabel("cosine term")
     ax.set_title(f"Score terms ({len(stats.norm):,} of {stats.scored:,} scored rows)")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return png(fig)
+
+
+def dup_scatter(stats: RunStats, cut: Cut | None) -> bytes:
+    """Combined score against dup_count (log axis) of the sampled rows, flagged rows on top; the cut as a line."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=110)
+    other, flagged = ~stats.flagged, stats.flagged
+    ax.scatter(stats.dup_count[other], stats.score[other], s=5, color=OTHER, alpha=0.5, linewidths=0,
+               label=f"not flagged ({other.sum():,} shown)")
+    ax.scatter(stats.dup_count[flagged], stats.score[flagged], s=14, color=FLAGGED, linewidths=0,
+               label=f"flagged ({flagged.sum():,} of {stats.n_flagged:,} shown)")
+    if cut is not None:
+        ax.axhline(cut.score, color=FLAGGED, linestyle="--", linewidth=1, label=cut.label)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_xlabel("dup_count: rows with the same caption key (log scale)")
+    ax.set_ylabel("combined score")
+    ax.set_title(f"Score against duplication ({len(stats.score):,} of {stats.scored:,} scored rows)")
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     return png(fig)

@@ -21,6 +21,14 @@ def _count(n: int | None) -> str:
     return "" if n is None else f"{n:,}"
 
 
+def _dedup(d: dict | None) -> str:
+    if not d:
+        return "off (--no-dedup): every row was scored"
+    return (f"{d['distinct_keys']:,} distinct caption keys among {d['keyed_rows']:,} scorable rows; "
+            f"{d['duplicate_rows']:,} duplicate rows, so {d['scoring_saved']:.1%} of scoring saved; "
+            f"{d['keys_scored_this_run']:,} keys scored in this run")
+
+
 def summary(s: dict, guide_href: str | None = None) -> str:
     """Headline counts, a note on the canary model, then model, score, flagging, shard and timing details."""
     p, t, rule, shards = s["score_parameters"], s["timing"], s["flagging"], s["shards"]
@@ -49,6 +57,7 @@ def summary(s: dict, guide_href: str | None = None) -> str:
         ("time", f"{t['wall_seconds']:,.1f} s wall, {t['scoring_seconds']:,.1f} s scoring pipeline (with actor "
                  f"start-up and model loading), {t.get('model_seconds', 0):,.2f} s in the model; "
                  f"{t['rows_this_run']:,} rows scored in this run"),
+        ("dedup", _dedup(s.get("dedup"))),
         ("tool", f"audit {text(p.get('version'))}"),
     ]
     if "mitigation" in s:
@@ -115,7 +124,9 @@ def flagged(table: pa.Table, total: int, mitigations: dict[int, dict] | None) ->
     if not total:
         return '<section id="top"><h2>Flagged captions</h2><p>No rows were flagged.</p></section>'
     url_columns = [c for c in URL_COLUMNS if c in table.column_names]
-    head = ["rank", "caption", "score", "norm", "cosine", "source" + " and url" * bool(url_columns)]
+    copies = "dup_count" in table.column_names and table["dup_count"].null_count < table.num_rows
+    head = ["rank", "caption", "score", "norm", "cosine", *["dup_count"] * copies,
+            "source" + " and url" * bool(url_columns)]
     head += ["suggested rewrite"] * (mitigations is not None)
     body = []
     for row in table.to_pylist():
@@ -124,6 +135,7 @@ def flagged(table: pa.Table, total: int, mitigations: dict[int, dict] | None) ->
         url = next((row[c] for c in url_columns if row[c] is not None), None)
         tds = [("rank", text(row["rank"])), ("caption", cells.caption(row["caption"], triggers))] + \
               [("num", cells.number(row[c])) for c in ("score", "norm", "cosine")] + \
+              [("num", text(f"{row['dup_count']:,}" if row["dup_count"] is not None else ""))] * copies + \
               [("source", cells.source(row["source"], row.get("row_index"), row.get("key"), url))] + \
               [("rewrite", cells.mitigation(result))] * (mitigations is not None)
         body.append("<tr>" + "".join(f'<td class="{c}">{v}</td>' for c, v in tds) + "</tr>")

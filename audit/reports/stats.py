@@ -19,13 +19,16 @@ FLAGGED_POINTS = 10_000  # flagged rows, sampled apart so that a few flagged row
 
 @dataclass
 class RunStats:
-    """Histogram of the combined score, sampled (norm, cosine, flagged) points, rows/scored/flagged per source."""
+    """Histogram of the combined score, sampled (norm, cosine, flagged, score, dup_count) points (dup_count empty
+    when the scan did not deduplicate), rows/scored/flagged per source."""
 
     edges: np.ndarray
     counts: np.ndarray
     norm: np.ndarray
     cosine: np.ndarray
     flagged: np.ndarray
+    score: np.ndarray = field(default_factory=lambda: np.array([]))
+    dup_count: np.ndarray = field(default_factory=lambda: np.array([]))
     scored: int = 0
     n_flagged: int = 0
     shards: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -58,7 +61,8 @@ def collect_stats(run: RunFolder, summary: dict, cut: float | None) -> RunStats:
     p_other = min(1.0, SCATTER_POINTS / max(summary["rows_scored"] - summary["flagged"], 1))
     rng = np.random.default_rng(0)
     samples, totals = [], None
-    for batch in run.report_batches(["score", "norm", "cosine", "flagged", "source"]):
+    copies = "dup_count" in run.report_columns()
+    for batch in run.report_batches(["score", "norm", "cosine", "flagged", "source", *["dup_count"] * copies]):
         score = batch.column("score").to_numpy(zero_copy_only=False).astype(float)
         flagged = batch.column("flagged").to_numpy(zero_copy_only=False).astype(bool)
         scored = np.isfinite(score)
@@ -67,14 +71,16 @@ def collect_stats(run: RunFolder, summary: dict, cut: float | None) -> RunStats:
         if len(edges):
             stats.counts += np.histogram(score[scored], bins=edges)[0]
         keep = scored & _keep(rng, flagged, p_flagged, p_other)
+        counts_of = batch.column("dup_count").to_numpy(zero_copy_only=False) if copies else np.full(len(score), None)
         samples.append([batch.column(c).to_numpy(zero_copy_only=False)[keep].astype(float) for c in ("norm", "cosine")]
-                       + [flagged[keep]])
+                       + [flagged[keep], score[keep], np.asarray(counts_of[keep], dtype=float)])
         frame = pd.DataFrame({"source": batch.column("source").to_pylist(), "rows": 1, "scored": scored,
                               "flagged": flagged})
         counts = frame.groupby("source").sum()
         totals = counts if totals is None else totals.add(counts, fill_value=0)
     if samples:
-        stats.norm, stats.cosine, stats.flagged = (np.concatenate(parts) for parts in zip(*samples))
+        stats.norm, stats.cosine, stats.flagged, stats.score, dup = (np.concatenate(parts) for parts in zip(*samples))
+        stats.dup_count = dup if np.isfinite(dup).all() else np.array([])  # null: the scan did not deduplicate
     if totals is not None:
         stats.shards = {str(s): {k: int(v) for k, v in row.items()} for s, row in totals.sort_index().iterrows()}
     return stats

@@ -5,6 +5,8 @@
     done/<shard>.json    completion marker: row count, status counts, score quantiles
     failed/<shard>.json  why a shard could not be read (cleared on the next run)
     staging/<shard>/     a shard in progress: passthrough columns and scored parts
+    keyed/<shard>.json   dedup: the shard's rows are read and keyed into scores/ (numbers still missing)
+    key_scores/          dedup: the numbers of each distinct caption key scored so far (kept across runs)
     report/              the ranked report (Parquet dataset); flagged.parquet; summary.json
     report.html, plots/  the human-readable report (`audit report` rewrites it)
 """
@@ -55,6 +57,13 @@ class RunFolder:
 
     def failed(self, shard_id: str) -> str:
         return self.path("failed", f"{shard_id}.json")
+
+    def keyed(self, shard_id: str) -> str:
+        return self.path("keyed", f"{shard_id}.json")
+
+    def keyed_ids(self) -> set[str]:
+        """Ids of shards read and keyed (dedup's first phase)."""
+        return {p.rsplit("/", 1)[1][: -len(".json")] for p in storage.list_files(self.fs, self.path("keyed"), ".json")}
 
     def staging(self, shard_id: str, *parts: str) -> str:
         return self.path("staging", shard_id, *parts)

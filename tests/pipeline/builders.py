@@ -54,7 +54,7 @@ def write_tar(path: Path, first: int, rows: int) -> Path:
 
 def markers(out: Path) -> dict[str, int]:
     """Done markers of a run folder: name -> modification time (ns)."""
-    return {p.name: p.stat().st_mtime_ns for p in (out / "done").glob("*.json")} if (out / "done").exists() else {}
+    return files(out)
 
 
 def wait_for_idle_cluster(timeout: float = 120) -> None:
@@ -66,19 +66,26 @@ def wait_for_idle_cluster(timeout: float = 120) -> None:
         time.sleep(0.2)
 
 
-def kill_scan_after_first_marker(scan_args: list[str], out: Path, address: str, log: Path) -> dict[str, int]:
-    """Run `scan` as a separate driver on the test's cluster, SIGKILL it once a unit is done, wait for Ray to
-    end its work; the done markers it left."""
+def files(out: Path, kind: str = "done", suffix: str = ".json") -> dict[str, int]:
+    """Files of a run folder's `kind` subfolder: name -> modification time (ns)."""
+    folder = out / kind
+    return {p.name: p.stat().st_mtime_ns for p in folder.glob(f"*{suffix}")} if folder.exists() else {}
+
+
+def kill_scan_after_first_marker(scan_args: list[str], out: Path, address: str, log: Path,
+                                 kind: str = "done", suffix: str = ".json") -> dict[str, int]:
+    """Run `scan` as a separate driver on the test's cluster, SIGKILL it once a file appears in `out/kind`
+    (by default: once a unit is done), wait for Ray to end its work; the files of `kind` it left."""
     with open(log, "w") as sink:
         driver = subprocess.Popen([sys.executable, "-m", "audit", "scan", *scan_args, "-o", str(out),
                                    "--address", address], stdout=sink, stderr=subprocess.STDOUT,
                                   env=os.environ | {"AUDIT_TORCH_THREADS": "1"})
     try:
         deadline = time.monotonic() + 240
-        while not markers(out) and driver.poll() is None and time.monotonic() < deadline:
+        while not files(out, kind, suffix) and driver.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
         driver.send_signal(signal.SIGKILL)
     assert driver.wait() == -signal.SIGKILL
     wait_for_idle_cluster()
-    return markers(out)
+    return files(out, kind, suffix)

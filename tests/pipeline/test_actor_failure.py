@@ -9,6 +9,7 @@ import time
 
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 from builders import write_laion
 from ray.util.state import list_actors
 
@@ -19,19 +20,22 @@ def scorer_actors(ray_with_state_api: str) -> list:
     return [a for a in list_actors(address=ray_with_state_api, detail=True) if "ScorerActor" in a.class_name]
 
 
-def test_killed_actor_is_restarted_and_every_row_scored(ray_with_state_api, tiny_eps, tmp_path):
+@pytest.mark.parametrize("extra, written_files", [(["--no-dedup"], "staging/*/parts/*.parquet"),
+                                                  ([], "key_scores/*.parquet")], ids=["every-row", "dedup"])
+def test_killed_actor_is_restarted_and_every_row_scored(ray_with_state_api, tiny_eps, tmp_path, extra, written_files):
+    """Every row is scored by ScorerActor (--no-dedup), each distinct key by KeyScorerActor (dedup)."""
     for k in range(6):
         write_laion(tmp_path / f"part-{k}.parquet", 40 * k, 40)
     out, result = tmp_path / "out", {}
     scan = threading.Thread(target=lambda: result.update(code=main(
         ["scan", str(tmp_path / "*.parquet"), "-o", str(out), "--model", str(tiny_eps), "--batch-size", "4",
-         "--generations", "2"])))
+         "--generations", "2", *extra])))
     scan.start()
     deadline = time.monotonic() + 240
     while not (alive := [a for a in scorer_actors(ray_with_state_api) if a.state == "ALIVE"]) and time.monotonic() < deadline:
         time.sleep(0.2)
     [victim] = alive
-    while not (parts := list(out.glob("staging/*/parts/*.parquet"))) and time.monotonic() < deadline:
+    while not (parts := list(out.glob(written_files))) and time.monotonic() < deadline:
         time.sleep(0.01)
     os.kill(victim.pid, signal.SIGKILL)
     written = sum(pq.read_metadata(p).num_rows for p in parts)

@@ -14,15 +14,16 @@ from builders import write_laion
 
 from audit.cli.main import main
 from audit.cluster.pool import PoolOptions, actor_options
-from audit.pipeline import stream
-from audit.pipeline.actors import ScorerActor
+from audit.pipeline.dedup import distinct
+from audit.pipeline.dedup.distinct import KeyScorerActor
 from audit.pipeline.placement import PlacementError, describe_on_pool, gpu_shortfall
 from audit.reports.parquet import read_metadata
 from audit.scoring.stage import ScoreStage
 
 
-class RecordingScorer(ScorerActor):
-    """A ScorerActor that writes, once per actor, its Ray GPU ids and the device its model landed on."""
+class RecordingScorer(KeyScorerActor):
+    """The scoring actor of a (deduplicated) scan that writes, once per actor, its Ray GPU ids and the device
+    its model landed on."""
 
     folder = ""
 
@@ -61,7 +62,7 @@ def test_default_device_puts_one_actor_on_each_logical_gpu(ray_with_logical_gpus
     assert pool.size == 2 and pool.resources["num_gpus"] == 1
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     monkeypatch.setattr(RecordingScorer, "folder", str(tmp_path))
-    monkeypatch.setattr(stream, "ScorerActor", RecordingScorer)
+    monkeypatch.setattr(distinct, "KeyScorerActor", RecordingScorer)
     for k in range(4):
         write_laion(tmp_path / f"part-{k}.parquet", 40 * k, 40)
     out = tmp_path / "out"

@@ -1,4 +1,7 @@
-"""Kill the scan's driver (SIGKILL) after some shards finished; the rerun skips them and equals a clean run."""
+"""Kill the scan's driver (SIGKILL) after some shards finished; the rerun skips them and equals a clean run.
+
+These runs score every row (--no-dedup): the kills land between finished shards. test_dedup_resume kills a
+deduplicated scan in each of its steps."""
 from __future__ import annotations
 
 import json
@@ -27,7 +30,7 @@ def inputs(tmp_path):
 
 
 def test_killed_driver_resumes_to_the_same_report(local_ray, tiny_eps, inputs, tmp_path):
-    args = [str(inputs), "--model", str(tiny_eps), "--batch-size", "4"]
+    args = [str(inputs), "--model", str(tiny_eps), "--batch-size", "4", "--no-dedup"]
     clean, resumed = tmp_path / "clean", tmp_path / "resumed"
     assert main(["scan", *args, "-o", str(clean)]) == 0
 
@@ -48,7 +51,7 @@ def test_killed_driver_resumes_to_the_same_report(local_ray, tiny_eps, inputs, t
 
 def test_sigterm_stops_like_ctrl_c_and_the_rerun_resumes(local_ray, tiny_eps, inputs, tmp_path):
     """SIGTERM (what schedulers and `kill` send) unwinds like Ctrl-C: one line, exit 130, a resumable folder."""
-    args = [str(inputs), "--model", str(tiny_eps), "--batch-size", "4", "-o", str(tmp_path / "out")]
+    args = [str(inputs), "--model", str(tiny_eps), "--batch-size", "4", "--no-dedup", "-o", str(tmp_path / "out")]
     driver = subprocess.Popen([sys.executable, "-m", "audit", "scan", *args, "--address", local_ray],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=os.environ | {"AUDIT_TORCH_THREADS": "1"})

@@ -39,12 +39,14 @@ def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, 
     assert [line for line in lines if line.startswith("exit ")] == [f"exit {code}:   " + reason.format(input=given)]
     assert lines[-1] == f"report:   {out}/report.html" and (out / "report.html").stat().st_size > 1000
     assert done.stdout == "" and not any(noise in done.stderr for noise in RAY_NOISE)
-    assert len(lines) <= 8  # progress line, counts, (speed), report, folder, log, exit
+    assert len(lines) <= 10  # a progress line per step (3), counts, (speed), (dedup), exit, log, folder, report
     assert "Started a local Ray" not in (out / "logs" / "scan.log").read_text()  # it joined the test's Ray
     if case == "none flagged":
         assert "0 flagged" in done.stderr and "No rows were flagged." in (out / "report.html").read_text()
-        progress = [line for line in lines if line.startswith("scoring: ")]
-        assert len(progress) == 1 and progress[0].startswith("scoring: 1 of 1 units, 2 of ~2 rows, ")  # planned rows
+        progress = [line.split(" rows/s, ETA ")[0].rsplit(", ", 1)[0] for line in lines if " rows/s, ETA " in line]
+        assert progress == ["reading and keying: 1 of 1 units, 2 of ~2 rows", "scoring distinct captions: 2 of ~2 rows",
+                            "joining: 1 of 1 units, 2 of ~2 rows"]  # one line per step, with the planned rows
+        assert "dedup:    2 distinct captions among 2 scorable rows, 0 duplicates: 0.0% of scoring saved" in done.stderr
 
 
 def test_report_parquet_keeps_integer_and_boolean_types(local_ray, tiny_eps, tmp_path):

@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 import pytest
-from builders import kill_scan_after_first_marker, markers, write_laion
+from builders import files, kill_scan_after_first_marker, markers, write_laion
 
 from audit.cli.main import main
 
@@ -41,13 +41,13 @@ def test_row_groups_become_units_and_the_report_is_the_same(local_ray, tiny_eps,
 def test_killed_driver_keeps_the_finished_units_of_a_file(local_ray, tiny_eps, one_file, whole, tmp_path):
     args = [str(one_file), "--model", str(tiny_eps), "--batch-size", "4", "--unit-rows", str(ROWS)]
     out = tmp_path / "run"
-    before = kill_scan_after_first_marker(args, out, local_ray, tmp_path / "driver.log")
-    assert 1 <= len(before) < UNITS, "the driver must be killed while units of the file remain"
+    before = kill_scan_after_first_marker(args, out, local_ray, tmp_path / "driver.log", kind="keyed")
+    assert 1 <= len(before) < UNITS, "the driver must be killed while units of the file remain to be read"
     assert main(["scan", *args, "-o", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["shards"]["resumed"] == len(before)
-    assert summary["timing"]["rows_this_run"] == ROWS * (UNITS - len(before))  # the finished units not rescored
-    assert {k: v for k, v in markers(out).items() if k in before} == before
+    assert summary["timing"]["rows_this_run"] == ROWS * (UNITS - len(before))  # the finished units not read again
+    assert {k: v for k, v in files(out, "keyed").items() if k in before} == before
     pd.testing.assert_frame_equal(pd.read_parquet(out / "report"), whole)
 
 

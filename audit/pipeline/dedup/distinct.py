@@ -1,0 +1,95 @@
+"""Dedup, phase 2: count the rows of each distinct caption key (Ray Data groupby), leave out keys scored by an
+earlier run (anti-join with key_scores/), and score the rest once each on the actor pool."""
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import ray.data
+from ray.data import ActorPoolStrategy
+from ray.data.aggregate import Count, Max
+
+from audit import schemas
+from audit.cluster.actors import StageActor
+from audit.cluster.pool import PoolOptions
+from audit.pipeline.options import ScanOptions
+from audit.pipeline.stream import ACTOR_BATCHES, WRITE_BATCHES, WRITE_CPUS
+from audit.pipeline.tracker import Progress, ProgressFn
+from audit.runfolder import storage
+from audit.runfolder.folder import RunFolder
+
+ROWS_PER_PARTITION = 1_000_000  # rows per hash partition of Ray Data's groupby and joins
+
+
+def partitions(rows: int) -> int:
+    """Hash partitions for an all-to-all step over `rows` rows."""
+    return max(2, min(200, -(-rows // ROWS_PER_PARTITION)))
+
+
+def read_columns(folder: RunFolder, files: list[str], columns: list[str], paths: bool = False) -> ray.data.Dataset:
+    """Our `columns` of run-folder Parquet files as a Ray dataset. Their schema is given, so passthrough columns
+    whose types differ between files are never unified; no Hive partitions are taken from folder names."""
+    return ray.data.read_parquet(files, filesystem=folder.fs, columns=columns, schema=schemas.schema_of(*columns),
+                                 partitioning=None, include_paths=paths)
+
+
+def _keyed(batch: pa.Table) -> pa.Table:
+    return batch.filter(pc.is_valid(batch["caption_key"]))
+
+
+def key_counts(folder: RunFolder, shard_ids: list[str], rows: int) -> ray.data.Dataset:
+    """Every distinct key of the keyed shards with its row count and one of its captions (materialized)."""
+    keys = read_columns(folder, [folder.scores(s) for s in shard_ids], ["caption_key", "caption"])
+    keys = keys.map_batches(_keyed, batch_format="pyarrow", batch_size=None)
+    grouped = keys.groupby("caption_key", num_partitions=partitions(rows))
+    return grouped.aggregate(Count(alias_name="dup_count"), Max("caption", alias_name="caption")).materialize()
+
+
+class KeyScorerActor(StageActor):
+    """Scores one caption per distinct key with the scan's scoring stage (the numbers every row of the key gets)."""
+
+    def __call__(self, batch: pd.DataFrame) -> pa.Table:
+        start = time.perf_counter()
+        scored = self.stage.process(batch[["caption"]])
+        scored["caption_key"] = batch["caption_key"].to_numpy()
+        scored["seconds"] = (time.perf_counter() - start) / max(len(scored), 1)
+        return pa.Table.from_pandas(scored[schemas.KEY_SCORES.names], schema=schemas.KEY_SCORES, preserve_index=False)
+
+
+def write_key_scores(batch: pa.Table, output: str) -> pa.Table:
+    """Store a batch of key scores as one file named by its keys (a retried batch rewrites its own file)."""
+    folder = RunFolder.at(output)
+    name = hashlib.blake2b("".join(batch["caption_key"].to_pylist()).encode(), digest_size=12).hexdigest()
+    storage.write_table(folder.fs, folder.path("key_scores", f"{name}.parquet"), batch)
+    return pa.table({"rows": [batch.num_rows], "seconds": [float(pc.sum(batch["seconds"]).as_py() or 0.0)]})
+
+
+def score_new_keys(folder: RunFolder, counts: ray.data.Dataset, options: ScanOptions, pool: PoolOptions,
+                   batch_size: int, progress: ProgressFn | None) -> tuple[int, float]:
+    """Score the keys of `counts` that key_scores/ lacks; return how many were scored and the actors' seconds."""
+    scored_files = storage.list_files(folder.fs, folder.path("key_scores"), ".parquet")
+    todo = counts
+    if scored_files:
+        scored = read_columns(folder, scored_files, ["caption_key"])
+        todo = counts.join(scored, join_type="left_anti", num_partitions=partitions(counts.count()),
+                           on=("caption_key",)).materialize()
+    total = todo.count()
+    if not total:
+        return 0, 0.0
+    ds = todo.map_batches(KeyScorerActor, batch_size=ACTOR_BATCHES * batch_size, batch_format="pandas",
+                          compute=ActorPoolStrategy(size=pool.size), **pool.resources,
+                          fn_constructor_kwargs={"stage": options.stage, "torch_threads": pool.torch_threads})
+    ds = ds.map_batches(write_key_scores, batch_size=WRITE_BATCHES * ACTOR_BATCHES * batch_size,
+                        batch_format="pyarrow", num_cpus=WRITE_CPUS, fn_kwargs={"output": folder.address})
+    done, seconds, start = 0, 0.0, time.monotonic()
+    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        done += int(pc.sum(batch["rows"]).as_py() or 0)
+        seconds += float(pc.sum(batch["seconds"]).as_py() or 0.0)
+        if progress is not None:
+            progress(Progress(done, total, time.monotonic() - start, seconds, stage="scoring distinct captions"))
+    if progress is not None:
+        progress(Progress(done, total, time.monotonic() - start, seconds, final=True, stage="scoring distinct captions"))
+    return done, seconds

@@ -1,0 +1,108 @@
+"""Dedup's three phases in order, each skipped where the run folder already holds its results."""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Iterator
+
+import pyarrow.compute as pc
+import ray.data
+
+from audit.cluster.pool import PoolOptions
+from audit.pipeline import resume
+from audit.pipeline.dedup.distinct import key_counts, score_new_keys
+from audit.pipeline.dedup.fill import fill_units, generation
+from audit.pipeline.dedup.keying import key_units
+from audit.pipeline.options import ScanOptions, Scored
+from audit.pipeline.tracker import Progress, ProgressFn
+from audit.readers.inputs import Shard
+from audit.runfolder import storage
+from audit.runfolder.folder import RunFolder
+
+log = logging.getLogger(__name__)
+KEY_CPUS = 1.0  # tokenizing is CPU work: one keying task per CPU
+
+
+def _key(folder: RunFolder, todo: list[Shard], options: ScanOptions, progress: ProgressFn | None) -> None:
+    """Phase 1 over `todo`: read and key each unit into scores/ and keyed/ (or failed/)."""
+    ds = ray.data.from_items([asdict(s) for s in todo], override_num_blocks=len(todo))
+    ds = ds.map_batches(key_units, batch_size=1, batch_format="pandas", num_cpus=KEY_CPUS,
+                        fn_kwargs={"output": folder.address, "model": options.stage.model,
+                                   "caption_column": options.caption_column, "caption_field": options.caption_field})
+    start, rows, units = time.monotonic(), 0, 0
+    expected = sum(s.rows for s in todo) if all(s.rows is not None for s in todo) else None
+    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        rows, units = rows + int(pc.sum(batch["rows"]).as_py() or 0), units + batch.num_rows
+        if progress is not None:
+            progress(Progress(rows, expected, time.monotonic() - start, 0.0, final=units == len(todo),
+                              units_done=units, units=len(todo), stage="reading and keying"))
+
+
+def _stats(folder: RunFolder, keyed: dict[str, dict], generation_id: str, counts: ray.data.Dataset | None,
+           scored: int) -> dict:
+    """Distinct keys, keyed and duplicate rows, the fraction of scoring saved; kept in key_counts.json so a
+    run that has nothing to redo still reports them."""
+    path = folder.path("key_counts.json")
+    stored = storage.read_json(folder.fs, path) if storage.exists(folder.fs, path) else {}
+    if counts is None and stored.get("generation") == generation_id:
+        return stored | {"keys_scored_this_run": scored}
+    rows = sum(m["keyed"] for m in keyed.values())
+    keys = (counts or key_counts(folder, list(keyed), rows)).count() if rows else 0
+    stats = {"generation": generation_id, "distinct_keys": keys, "keyed_rows": rows, "duplicate_rows": rows - keys,
+             "scoring_saved": round((rows - keys) / rows, 6) if rows else 0.0}
+    storage.write_json(folder.fs, path, stats)
+    return stats | {"keys_scored_this_run": scored}
+
+
+def score_distinct_keys(folder: RunFolder, shards: list[Shard], options: ScanOptions, pool: PoolOptions,
+                        batch_size: int, progress: ProgressFn | None = None) -> Scored:
+    """Key the shards not keyed before (or whose input changed), score each distinct key of the scan once, and
+    fill every unit whose dup_counts are not those of this scan's keys."""
+    keyed_before, changed = resume.still_valid(resume.markers(folder, shards, folder.keyed_ids(), folder.keyed),
+                                               shards)
+    for source in changed:
+        log.warning("%s changed (or vanished) since it was scored: scoring it again", source)
+    todo = [s for s in shards if s.shard_id not in keyed_before]
+    resume.clear(folder, [s.shard_id for s in todo])
+    clock = Steps()
+    if todo:
+        with clock("keying"):
+            _key(folder, todo, options, progress)
+    failures = resume.failures(folder, [s.shard_id for s in todo])
+    keyed = dict(resume.markers(folder, shards, folder.keyed_ids(), folder.keyed))
+    generation_id = generation(keyed)
+    finished = dict(resume.markers(folder, shards))
+    current = {sid for sid, m in finished.items() if sid in keyed and m.get("generation") == generation_id}
+    stale = [sid for sid in keyed if sid not in current]
+    for sid in finished:
+        if sid not in current:
+            storage.remove_file(folder.fs, folder.done(sid))
+    if not stale:
+        stats = _stats(folder, keyed, generation_id, None, 0)
+        return Scored(failures, 0.0, keyed_before, changed, stats | {"step_seconds": clock.seconds})
+    rows, scored, seconds, counts = sum(m["keyed"] for m in keyed.values()), 0, 0.0, None
+    if rows:
+        with clock("counting"):
+            counts = key_counts(folder, list(keyed), rows)
+        with clock("scoring"):
+            scored, seconds = score_new_keys(folder, counts, options, pool, batch_size, progress)
+    with clock("joining"):
+        fill_units(folder, stale, counts, generation_id, sum(keyed[s]["rows"] for s in stale), progress)
+    failures |= resume.failures(folder, stale)
+    stats = _stats(folder, keyed, generation_id, counts, scored)
+    return Scored(failures, seconds, keyed_before, changed, stats | {"step_seconds": clock.seconds})
+
+
+class Steps:
+    """Wall seconds of each step of a run (summary.json: dedup.step_seconds), to see where time goes."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.monotonic()
+        yield
+        self.seconds[name] = round(time.monotonic() - start, 3)
