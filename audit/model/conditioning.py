@@ -60,10 +60,15 @@ class TextStates:
         return TextStates(torch.cat([p.tokens for p in parts]), pooled, parts[0].time_ids)
 
 
-def token_limit(tokenizer, encoder) -> int:
-    """The tokenizer's length limit; tokenizers without one report a huge sentinel: then the encoder's positions."""
+LIMIT_SENTINEL = 100_000  # tokenizers without a limit report a huge model_max_length
+
+
+def token_limit(tokenizer: object, encoder_config: object) -> int:
+    """The token limit the scorer truncates to: the tokenizer's, else the text encoder's position count."""
     limit = int(getattr(tokenizer, "model_max_length", 77))
-    return int(getattr(encoder.config, "max_position_embeddings", 77)) if limit > 100_000 else limit
+    if limit > LIMIT_SENTINEL:
+        limit = int(getattr(encoder_config, "max_position_embeddings", 77))
+    return limit
 
 
 class TextConditioning:
@@ -74,7 +79,7 @@ class TextConditioning:
 
     def __init__(self, tokenizers: Sequence, encoders: Sequence[torch.nn.Module], dtype: torch.dtype):
         self.tokenizers, self.encoders, self.dtype = list(tokenizers), list(encoders), dtype
-        limits = {token_limit(t, e) for t, e in zip(self.tokenizers, self.encoders)}
+        limits = {token_limit(t, e.config) for t, e in zip(self.tokenizers, self.encoders)}
         if len(limits) != 1:
             raise ValueError(f"the tokenizers' length limits differ ({sorted(limits)}): their states cannot be concatenated")
         self.max_length = limits.pop()

@@ -100,3 +100,21 @@ def test_sdxl_engine_matches_naive_reference_over_several_latents(folder):
         ref_norm, ref_cos = naive.terms(caption, 2, 7)
         assert got["norm"][i] == pytest.approx(ref_norm, abs=1e-5, rel=1e-5)
         assert got["cosine"][i] == pytest.approx(ref_cos, abs=1e-5)
+
+
+def test_dedup_keys_count_tokens_as_the_scorer(folder):
+    """Dataset-wide dedup keys captions without the model: its n_tokens / truncated must be the scorer's (the
+    stricter tokenizer), and its keys must separate what the scorer separates."""
+    import pandas as pd
+
+    from audit.scoring.keys import KeyStage
+
+    captions = [c for c in CAPTIONS if c.strip()]  # an empty string is an `empty` row to the readers, never keyed
+    stage = KeyStage(str(folder))
+    stage.setup()
+    keyed = stage.process(pd.DataFrame({"caption": captions}))
+    got = Scorer(load_model(str(folder), device="cpu"), ScoreConfig(batch_size=7)).score(captions)
+    assert (keyed["status"] == "ok").all() and not any(got["no_tokens"])
+    assert keyed["n_tokens"].tolist() == got["n_tokens"] and keyed["truncated"].tolist() == got["truncated"]
+    assert any(got["truncated"])
+    assert keyed["caption_key"].nunique() == len(set(captions))
