@@ -44,7 +44,10 @@ def test_plan_counts_rows_and_units_from_footers_and_estimates_gpu_hours(tmp_pat
     flops = 2 * unet_flops(DEFAULT_MODEL)
     rate = REFERENCE["captions_per_second"] * REFERENCE["flops_per_caption"] / flops
     assert plan["flops_per_caption"] == flops and abs(plan["captions_per_second_per_gpu"] - rate) < 1e-6 * rate
-    assert abs(plan["wall_hours"]["8"] - plan["rows"] / rate / 3600 / 8) < 1e-12
+    # the sample: every row but those of a.parquet's middle unit, whose data pages are corrupt
+    assert plan["dedup"]["sample_rows"] == 1000 + 500 + 7 + 3 + 6 + 2
+    assert plan["rows_to_score"] == round(plan["rows"] * plan["dedup"]["fraction"])
+    assert abs(plan["wall_hours"]["8"] - plan["rows"] * plan["dedup"]["fraction"] / rate / 3600 / 8) < 1e-12
     assert main(["scan", str(tmp_path / "b.parquet"), "--plan", "--rate", "7"]) == 0
     text = capsys.readouterr().out
     assert "7 rows, 1 units" in text and "7.0 captions/s per GPU (--rate)" in text and "on 64 GPUs" in text
