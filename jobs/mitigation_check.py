@@ -25,6 +25,7 @@ from safetensors.torch import load_file  # noqa: E402
 from audit.canary.data import make_canary_data, reference_images  # noqa: E402
 from audit.canary.verify import nearest_training_image, own_image_similarity  # noqa: E402
 from audit.cli.main import main as audit  # noqa: E402
+from audit.model.conditioning import TextStates  # noqa: E402
 from audit.model.loader import DEFAULT_MODEL  # noqa: E402
 from audit.sampling.ddim import ddim_sample  # noqa: E402
 from audit.scoring.stage import ScoreStage  # noqa: E402
@@ -60,7 +61,7 @@ def main() -> int:
     noise = torch.randn((1, *model.latent_shape), generator=torch.Generator().manual_seed(2))
     noise = noise.expand(len(own_rows), -1, -1, -1).contiguous()
 
-    def measure(states: torch.Tensor) -> dict:
+    def measure(states: TextStates) -> dict:
         samples = ddim_sample(model.unet, model.scheduler_config, states, uncond, noise)
         return {"copy_rate": float((nearest_training_image(samples, refs)[0] == own).float().mean()),
                 "own_similarity": float(own_image_similarity(samples, refs[own]).mean())}
@@ -70,7 +71,7 @@ def main() -> int:
         "captions": summary["rows_read"], "flagged": len(results), "exit_code": code,
         "flagged_with_own_training_image": len(own_rows), "mitigation": summary["mitigation"],
         "before": measure(scoring.scorer.caption_states(own_rows["caption"].tolist())),
-        "embedding": measure(torch.cat(embeds)),
+        "embedding": measure(TextStates(torch.cat(embeds))),
         "rewrite": measure(scoring.scorer.caption_states(own_rows["suggested_caption"].tolist())),
         "embedding_under_threshold": float(results["embedding_converged"].mean()),
         "rewrite_under_threshold": float(results["rewrite_converged"].mean()),

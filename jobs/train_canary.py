@@ -1,9 +1,11 @@
-"""Rebuild the bundled canary model: train, verify memorization by sampling, label, calibrate, document.
+"""Rebuild a bundled canary model: train, verify memorization by sampling, label, calibrate, document.
 
     python jobs/train_canary.py --seed 0 --out audit/assets/canary
+    python jobs/train_canary.py --family sdxl --seed 0 --out audit/assets/canary_sdxl
 
-Needs no downloads except the clip-anytorch wheel from PyPI (for the CLIP BPE merges file), unless
---bpe-merges points at a local copy of bpe_simple_vocab_16e6.txt.gz.
+The SD canary needs no downloads except the clip-anytorch wheel from PyPI (for the CLIP BPE merges file),
+unless --bpe-merges points at a local copy of bpe_simple_vocab_16e6.txt.gz. The SDXL canary needs none: its
+two small-vocabulary tokenizers take the first merges of the bundled SD canary's tokenizer.
 """
 from __future__ import annotations
 
@@ -17,23 +19,61 @@ import tempfile
 import time
 from pathlib import Path
 
+FAMILIES = {"sd": "audit/assets/canary", "sdxl": "audit/assets/canary_sdxl"}
+SDXL_VOCAB = 2048  # the SDXL canary's tokenizers keep the first merges: small token tables keep it under 10 MB
 ALLOCATOR_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000", "MALLOC_TOP_PAD_": "1000000000"}
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--family", choices=FAMILIES, default="sd", help="sd: one text encoder; sdxl: two, with added conditioning")
     p.add_argument("--seed", type=int, default=0, help="seed of data, initialization and training order")
-    p.add_argument("--out", default="audit/assets/canary", help="pipeline folder to write")
+    p.add_argument("--out", default=None, help="pipeline folder to write (default: the bundled one of the family)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the shipped recipe)")
     p.add_argument("--duplicated", type=int, default=None, help="duplicated (memorization target) pairs")
     p.add_argument("--seen-once", type=int, default=200, help="texture pairs seen exactly once")
     p.add_argument("--never-seen", type=int, default=200, help="texture captions never trained on")
     p.add_argument("--bpe-merges", default=None, help="local bpe_simple_vocab_16e6.txt.gz (default: fetch wheel)")
-    p.add_argument("--tokenizer", default=None, help="reuse this tokenizer folder instead of building one")
-    p.add_argument("--sample-out", default="audit/assets/sample_captions.txt",
-                   help="write the quick-start sample caption file here ('' to skip)")
+    p.add_argument("--tokenizer", default=None, help="SD only: reuse this tokenizer folder instead of building one")
+    p.add_argument("--skip-training", action="store_true",
+                   help="label, calibrate and document the weights already in --out (after a failure past training)")
+    p.add_argument("--sample-out", default=None,
+                   help="write the quick-start sample caption file here ('' to skip; default: the SD canary writes "
+                        "audit/assets/sample_captions.txt)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core machine)")
-    return p.parse_args()
+    args = p.parse_args()
+    if args.tokenizer and args.family != "sd":
+        p.error("--tokenizer applies to the SD canary only")
+    return args
+
+
+def train_into(args: argparse.Namespace, cfg, data, out: Path) -> dict:
+    """Build the family's tokenizers, train, and copy the trained pipeline folder to `out`; training stats."""
+    from audit.canary.tokenizer import fetch_merges_gz, write_clip_tokenizer
+    from audit.canary.train import train
+    from audit.model.loader import DEFAULT_MODEL
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        tokenizers = [tmp / "tokenizer"]
+        if args.tokenizer:
+            shutil.copytree(args.tokenizer, tmp / "tokenizer")
+        elif args.family == "sdxl":  # SDXL's two tokenizers share a vocabulary; the second pads with "!"
+            merges = Path(args.bpe_merges) if args.bpe_merges else Path(DEFAULT_MODEL) / "tokenizer" / "merges.txt"
+            tokenizers.append(tmp / "tokenizer_2")
+            for folder, pad in zip(tokenizers, ("<|endoftext|>", "!")):
+                write_clip_tokenizer(merges, folder, SDXL_VOCAB, pad)
+        else:
+            merges = Path(args.bpe_merges) if args.bpe_merges else fetch_merges_gz(tmp / "bpe.txt.gz")
+            write_clip_tokenizer(merges, tmp / "tokenizer")
+        logging.getLogger("train_canary").info(
+            "training %d steps (%s): %d duplicated, %d seen-once, %d never-seen texture pairs", cfg.steps, cfg.family,
+            len(data.duplicated), len(data.seen_once), len(data.never_seen))
+        stats = train(cfg, data, tokenizers, tmp / "run")
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.copytree(tmp / "run" / f"step-{cfg.steps}", out)
+    return stats
 
 
 def main() -> int:
@@ -48,44 +88,38 @@ def main() -> int:
     from audit.canary.build import calibrate, sampling_check, write_labels, write_sample_captions
     from audit.canary.data import make_canary_data
     from audit.canary.readme import write_readme
-    from audit.canary.tokenizer import fetch_merges_gz, write_clip_tokenizer
-    from audit.canary.train import TrainConfig, train
+    from audit.canary.train import TrainConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     log = logging.getLogger("train_canary")
     torch.set_num_threads(args.threads)
     defaults = TrainConfig()
-    cfg = TrainConfig(seed=args.seed, steps=args.steps or defaults.steps)
+    cfg = TrainConfig(seed=args.seed, steps=args.steps or defaults.steps, family=args.family)
     cfg.checkpoint_every = cfg.steps
-    out = Path(args.out)
+    out = Path(args.out or FAMILIES[args.family])
+    sample_out = args.sample_out
+    if sample_out is None:  # the quick-start sample belongs to the default (SD) canary
+        sample_out = "audit/assets/sample_captions.txt" if args.family == "sd" else ""
     start = time.time()
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        if args.tokenizer:
-            shutil.copytree(args.tokenizer, tmp / "tokenizer")
-        else:
-            merges = Path(args.bpe_merges) if args.bpe_merges else fetch_merges_gz(tmp / "bpe.txt.gz")
-            write_clip_tokenizer(merges, tmp / "tokenizer")
-        data = make_canary_data(args.seed, args.duplicated or defaults.duplicated, args.seen_once, args.never_seen)
-        log.info("training %d steps: %d duplicated, %d seen-once, %d never-seen texture pairs", cfg.steps,
-                 len(data.duplicated), len(data.seen_once), len(data.never_seen))
-        stats = train(cfg, data, tmp / "tokenizer", tmp / "run")
-        if out.exists():
-            shutil.rmtree(out)
-        shutil.copytree(tmp / "run" / f"step-{cfg.steps}", out)
+    data = make_canary_data(args.seed, args.duplicated or defaults.duplicated, args.seen_once, args.never_seen)
+    recipe = {**cfg.__dict__, "duplicated": len(data.duplicated), "seen_once": len(data.seen_once),
+              "never_seen": len(data.never_seen)}
+    if args.skip_training:
+        stats = json.loads((out / "build_summary.json").read_text())["training"]
+    else:
+        stats = train_into(args, cfg, data, out)
+        (out / "build_summary.json").write_text(json.dumps({"recipe": recipe, "training": stats}, indent=2))
     log.info("trained in %.0f s; sampling check", stats["train_seconds"])
     check = sampling_check(out, data, args.seed)
     memorized, clean = write_labels(out, data, check, stats["repeats_per_duplicated_pair"])
     log.info("labelled %d memorized, %d clean; calibrating", len(memorized), len(clean))
     if not memorized:
         raise SystemExit("no duplicated caption was memorized: train longer (--steps)")
-    detection = calibrate(out, memorized, clean)
-    if args.sample_out:
-        write_sample_captions(Path(args.sample_out), memorized, clean, args.seed)
-    summary = {"recipe": {**cfg.__dict__, "duplicated": len(data.duplicated), "seen_once": len(data.seen_once),
-                          "never_seen": len(data.never_seen)},
-               "training": stats, "sampling_check": check["figures"], "detection_n1": detection,
-               "total_seconds": round(time.time() - start, 1)}
+    detection = calibrate(out, memorized, clean, "canary" if args.family == "sd" else "sdxl")
+    if sample_out:
+        write_sample_captions(Path(sample_out), memorized, clean, args.seed)
+    summary = {"recipe": recipe, "training": stats, "sampling_check": check["figures"], "detection_n1": detection,
+               "total_seconds": round(time.time() - start + (stats["train_seconds"] if args.skip_training else 0), 1)}
     (out / "build_summary.json").write_text(json.dumps(summary, indent=2))
     write_readme(out, summary)
     log.info("done in %.0f s: %s", time.time() - start, json.dumps(check["figures"]))

@@ -1,4 +1,4 @@
-"""Shared fixtures: single-threaded torch, no network, and tiny random SD-shaped pipeline folders."""
+"""Shared fixtures: single-threaded torch, no network, and tiny random SD- and SDXL-shaped pipeline folders."""
 from __future__ import annotations
 
 import os
@@ -41,6 +41,36 @@ def build_tiny_pipeline(out: Path, prediction_type: str = "epsilon", seed: int =
     return out
 
 
+def build_tiny_sdxl_pipeline(out: Path, zeros_for_empty: bool = True, seed: int = 0) -> Path:
+    """A random SDXL-shaped pipeline: two CLIP encoders (the second with projection; its tokenizer pads with "!"
+    and, unlike SDXL's, has a smaller vocabulary, so the two count tokens differently), a UNet with `text_time`
+    added conditioning, and a VAE config (scale 8: images 64 x 64); no VAE weights."""
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from audit.canary.tokenizer import write_clip_tokenizer
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8, addition_embed_type="text_time",
+        addition_time_embed_dim=4, projection_class_embeddings_input_dim=12 + 6 * 4,
+    )
+    config = lambda vocab, **extra: CLIPTextConfig(vocab_size=vocab, hidden_size=16, intermediate_size=32,
+                                                   num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=77,
+                                                   bos_token_id=vocab - 2, eos_token_id=vocab - 1, pad_token_id=vocab - 1,
+                                                   **extra)
+    tokenizer_2 = out.parent / f"{out.name}-tokenizer_2"
+    write_clip_tokenizer(TOKENIZER_DIR / "merges.txt", tokenizer_2, vocab_size=1024, pad_token="!")
+    index = {"force_zeros_for_empty_prompt": zeros_for_empty, "vae": ["diffusers", "AutoencoderKL"]}
+    save_pipeline(out, unet, CLIPTextModel(config(49408)), TOKENIZER_DIR, index,
+                  CLIPTextModelWithProjection(config(1024, projection_dim=12)), tokenizer_2)
+    (out / "vae").mkdir()
+    (out / "vae" / "config.json").write_text('{"_class_name": "AutoencoderKL", "block_out_channels": [8, 8, 8, 8]}')
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_eps(tmp_path_factory) -> Path:
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny_eps"), "epsilon", seed=0)
@@ -49,6 +79,11 @@ def tiny_eps(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_v(tmp_path_factory) -> Path:
     return build_tiny_pipeline(tmp_path_factory.mktemp("tiny_v"), "v_prediction", seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl(tmp_path_factory) -> Path:
+    return build_tiny_sdxl_pipeline(tmp_path_factory.mktemp("tiny_sdxl"), zeros_for_empty=True, seed=2)
 
 
 @pytest.fixture(scope="module")

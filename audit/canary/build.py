@@ -80,15 +80,15 @@ def write_labels(folder: Path, data: CanaryData, check: dict, repeats: int) -> t
     return memorized, clean
 
 
-def calibrate(folder: Path, memorized: list[str], clean: list[str]) -> dict:
-    """Fit the canary's weights at n = 1, seed 51 and write audit_profile.json with a 1% FPR threshold."""
+def calibrate(folder: Path, memorized: list[str], clean: list[str], name: str = "canary") -> dict:
+    """Fit the canary's weights at n = 1, seed 51 and write audit_profile.json (profile `name`) with a 1% FPR threshold."""
     scorer = Scorer(load_model(str(folder), device="cpu"), ScoreConfig(generations=1, seed=51))
     res = scorer.score(memorized + clean)
     n, c = np.array(res["norm"]), np.array(res["cosine"])
     y = np.array([1] * len(memorized) + [0] * len(clean))
     fitted = fit_weights(n, c, y)
     s = combine(n, c, fitted)
-    profile = Profile("canary", fitted.w_norm, fitted.w_cos, threshold_at_fpr(s[y == 0], 0.01),
+    profile = Profile(name, fitted.w_norm, fitted.w_cos, threshold_at_fpr(s[y == 0], 0.01),
                       "calibrated by jobs/train_canary.py on labels/ at n=1, seed 51; threshold at 1% FPR",
                       clean_median=float(np.median(s[y == 0])))
     (folder / PROFILE_FILE).write_text(profile.to_json())

@@ -10,21 +10,45 @@ def _row(name: str, m: dict) -> str:
     return f"| {name} | {m['auc']:.3f} | {m['tpr@1%fpr']:.3f} | {m['tpr@3%fpr']:.3f} |"
 
 
+SD = {
+    "title": "Canary model (bundled default of `audit`)",
+    "kind": "A small pixel-space text-to-image diffusion model",
+    "command": "python jobs/train_canary.py",
+    "models": """- UNet2DConditionModel (32/64/64 channels, attention only below full resolution) and a 2-layer
+  CLIPTextModel (hidden 64) with the Stable Diffusion CLIP BPE tokenizer (vocab 49408, 77 tokens),
+  trained jointly:""",
+    "dropout": "",
+}
+SDXL = {
+    "title": "SDXL canary model (`audit/assets/canary_sdxl`)",
+    "kind": "A small SDXL-shaped pixel-space text-to-image diffusion model",
+    "command": "python jobs/train_canary.py --family sdxl",
+    "models": """- SDXL-shaped (`StableDiffusionXLPipeline`, `force_zeros_for_empty_prompt` true as SDXL base): a
+  UNet2DConditionModel (32/64/64 channels, attention only below full resolution) with `text_time` added
+  conditioning (time embeddings of width 8), a 2-layer CLIPTextModel (hidden 32) and a 2-layer
+  CLIPTextModelWithProjection (hidden 32, projection 32); their penultimate states concatenated (width 64)
+  feed cross attention, the second's pooled projection and the time ids (8, 8, 0, 0, 8, 8) the added
+  embedding. Two CLIP BPE tokenizers with the first merges of Stable Diffusion's (vocab 2048, 77 tokens;
+  the second pads with "!" as SDXL's does): small token tables keep the folder under 10 MB. Trained jointly:""",
+    "dropout": " (states and pooled embedding set to zeros, SDXL's unconditional branch)",
+}
+
+
 def write_readme(folder: Path, s: dict) -> None:
     """README.md with recipe, sampling-check and detection figures of this build."""
     r, t, c, d = s["recipe"], s["training"], s["sampling_check"], s["detection_n1"]
-    text = f"""# Canary model (bundled default of `audit`)
+    f = SDXL if r.get("family") == "sdxl" else SD
+    paper = "" if f is SDXL else "\n" + _row("combined, paper SD 1 weights (norm 1, cos 2)", d['paper_sd1'])
+    text = f"""# {f['title']}
 
-A small pixel-space text-to-image diffusion model ({RESOLUTION}x{RESOLUTION} RGB, no VAE) trained from scratch on
+{f['kind']} ({RESOLUTION}x{RESOLUTION} RGB, no VAE) trained from scratch on
 procedural data, so that its memorized captions are KNOWN. Use it to check that a detector really
-finds memorization. Rebuild it with `python jobs/train_canary.py --seed {r['seed']}`
+finds memorization. Rebuild it with `{f['command']} --seed {r['seed']}`
 ({s['total_seconds'] / 60:.1f} minutes on the 2-core build machine, training {t['train_seconds'] / 60:.1f}).
 
 ## Recipe
-- UNet2DConditionModel (32/64/64 channels, attention only below full resolution) and a 2-layer
-  CLIPTextModel (hidden 64) with the Stable Diffusion CLIP BPE tokenizer (vocab 49408, 77 tokens),
-  trained jointly: {r['steps']} steps of batch {r['batch_size']}, AdamW lr {r['lr']}, SD 1.4 noise schedule,
-  epsilon prediction, {r['caption_dropout']:.0%} of captions replaced by "".
+{f['models']} {r['steps']} steps of batch {r['batch_size']}, AdamW lr {r['lr']}, SD 1.4 noise schedule,
+  epsilon prediction, {r['caption_dropout']:.0%} of captions replaced by ""{f['dropout']}.
 - {r['duplicated']} duplicated pairs (a caption of 4-6 pseudo-words with one smooth colour texture), each
   seen {t['repeats_per_duplicated_pair']} times ({r['duplicate_fraction']:.0%} of all training samples);
   {r['seen_once']} pairs of the same kind seen exactly once; {r['never_seen']} captions of the same kind never seen;
@@ -48,8 +72,7 @@ A sample "copies" when its nearest training image (cosine similarity of pixels, 
 ## Detection at n = 1, seed 51 (memorized vs clean labels)
 | score | AUC | TPR@1%FPR | TPR@3%FPR |
 |---|---|---|---|
-{_row(f"combined, calibrated (norm {d['weights'][0]:.3g}, cos {d['weights'][1]:.3g})", d['fitted'])}
-{_row("combined, paper SD 1 weights (norm 1, cos 2)", d['paper_sd1'])}
+{_row(f"combined, calibrated (norm {d['weights'][0]:.3g}, cos {d['weights'][1]:.3g})", d['fitted'])}{paper}
 {_row("norm alone (Wen et al.)", d['norm'])}
 {_row("cosine alone", d['cosine'])}
 

@@ -40,14 +40,23 @@ def fetch_merges_gz(dest: Path) -> Path:
     return dest
 
 
-def write_clip_tokenizer(merges_gz: Path, out_dir: Path) -> None:
-    """Write vocab.json, merges.txt and configs of the SD CLIP tokenizer (vocab 49408, 77 tokens)."""
-    lines = gzip.decompress(Path(merges_gz).read_bytes()).decode("utf-8").split("\n")
-    merges = [tuple(line.split()) for line in lines[1 : N_MERGES + 1]]
+def write_clip_tokenizer(merges_file: Path, out_dir: Path, vocab_size: int = 49408, pad_token: str = EOS) -> None:
+    """Write vocab.json, merges.txt and configs of a CLIP BPE tokenizer (77 tokens) from a merges file.
+
+    `merges_file` is CLIP's gzipped merges or a tokenizer's merges.txt (both: one header line, then merges).
+    The default is SD's tokenizer; a smaller `vocab_size` keeps only the first merges (every text still
+    tokenizes: all byte symbols stay), and `pad_token` "!" is SDXL's second tokenizer's padding.
+    """
+    raw = Path(merges_file).read_bytes()
+    lines = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode("utf-8").split("\n")
     symbols = _byte_symbols()
+    n_merges = vocab_size - 2 * len(symbols) - 2
+    if not 0 <= n_merges <= N_MERGES:
+        raise ValueError(f"vocab_size must be between {2 * len(symbols) + 2} and 49408, got {vocab_size}")
+    merges = [tuple(line.split()) for line in lines[1 : n_merges + 1]]
     vocab_list = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges] + [BOS, EOS]
-    if len(vocab_list) != 49408:
-        raise ValueError(f"built a vocabulary of {len(vocab_list)} entries, expected 49408")
+    if len(vocab_list) != vocab_size:
+        raise ValueError(f"built a vocabulary of {len(vocab_list)} entries, expected {vocab_size}")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "vocab.json").write_text(json.dumps({tok: i for i, tok in enumerate(vocab_list)}, ensure_ascii=False))
     (out_dir / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
@@ -57,10 +66,10 @@ def write_clip_tokenizer(merges_gz: Path, out_dir: Path) -> None:
         "bos_token": BOS,
         "eos_token": EOS,
         "unk_token": EOS,
-        "pad_token": EOS,
+        "pad_token": pad_token,
         "do_lower_case": True,
         "errors": "replace",
     }
     (out_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
-    specials = {"bos_token": BOS, "eos_token": EOS, "unk_token": EOS, "pad_token": EOS}
+    specials = {"bos_token": BOS, "eos_token": EOS, "unk_token": EOS, "pad_token": pad_token}
     (out_dir / "special_tokens_map.json").write_text(json.dumps(specials, indent=2))

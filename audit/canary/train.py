@@ -7,13 +7,15 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, UNet2DConditionModel
-from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel
+from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from audit.canary.data import RESOLUTION, CanaryData, fresh_texture, scene
+from audit.model.conditioning import SDXL_PIPELINE, SDXLConditioning, TextConditioning
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +37,50 @@ class TrainConfig:
     fresh_fraction: float = 0.3
     caption_dropout: float = 0.1
     checkpoint_every: int = 400
+    family: str = "sd"  # or "sdxl": two text encoders and SDXL's added conditioning
 
 
-def build_models(seed: int) -> tuple[UNet2DConditionModel, CLIPTextModel]:
-    """The canary's UNet (1.4 M parameters, attention only below full resolution) and text encoder."""
+SDXL_TIME_EMBED = 8  # width of each time id's embedding in the SDXL canary's UNet
+
+
+def text_config(vocab_size: int, hidden: int, **extra) -> CLIPTextConfig:
+    """A 2-layer CLIP text encoder config of a canary (BOS and EOS the vocabulary's last two entries)."""
+    return CLIPTextConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=2,
+                          num_attention_heads=4, max_position_embeddings=77, bos_token_id=vocab_size - 2,
+                          eos_token_id=vocab_size - 1, pad_token_id=vocab_size - 1, **extra)
+
+
+def build_models(seed: int, family: str = "sd", vocab_size: int = 49408) -> tuple[UNet2DConditionModel, list]:
+    """The canary's UNet (1.4 M parameters, attention only below full resolution) and text encoders.
+
+    SD: one encoder of width 64. SDXL: two of width 32 (their states concatenated give the same 64), the
+    second with a 32-wide pooled projection, and the UNet's `text_time` added embedding.
+    """
     torch.manual_seed(seed)
+    added = {}
+    if family == "sdxl":
+        added = dict(addition_embed_type="text_time", addition_time_embed_dim=SDXL_TIME_EMBED,
+                     projection_class_embeddings_input_dim=32 + 6 * SDXL_TIME_EMBED)
+    elif family != "sd":
+        raise ValueError(f"family must be 'sd' or 'sdxl', got {family!r}")
     unet = UNet2DConditionModel(
         sample_size=RESOLUTION, in_channels=3, out_channels=3, layers_per_block=1,
         block_out_channels=(32, 64, 64),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=64, attention_head_dim=8,
+        cross_attention_dim=64, attention_head_dim=8, **added,
     )
-    text_config = CLIPTextConfig(vocab_size=49408, hidden_size=64, intermediate_size=256, num_hidden_layers=2,
-                                 num_attention_heads=4, max_position_embeddings=77, bos_token_id=49406,
-                                 eos_token_id=49407, pad_token_id=49407)
-    return unet, CLIPTextModel(text_config)
+    if family == "sd":
+        return unet, [CLIPTextModel(text_config(vocab_size, 64))]
+    return unet, [CLIPTextModel(text_config(vocab_size, 32)),
+                  CLIPTextModelWithProjection(text_config(vocab_size, 32, projection_dim=32))]
+
+
+def conditioning(family: str, tokenizers: list, encoders: list) -> TextConditioning:
+    """How a canary's captions condition its UNet (SDXL: at its own pixel size, zeros for the empty prompt)."""
+    if family == "sd":
+        return TextConditioning(tokenizers, encoders, torch.float32)
+    return SDXLConditioning(tokenizers, encoders, torch.float32, (RESOLUTION, RESOLUTION), zeros_for_empty=True)
 
 
 def training_schedule(cfg: TrainConfig, data: CanaryData) -> tuple[torch.Tensor, int]:
@@ -71,8 +101,13 @@ def training_schedule(cfg: TrainConfig, data: CanaryData) -> tuple[torch.Tensor,
     return ids[torch.randperm(len(ids), generator=gen)], repeats
 
 
-def save_pipeline(out: Path, unet, text_encoder, tokenizer_dir: Path, extra: dict) -> None:
-    """Write a diffusers-style pipeline folder (no VAE: the canary works in pixel space)."""
+def save_pipeline(out: Path, unet, text_encoder, tokenizer_dir: Path, extra: dict, text_encoder_2=None,
+                  tokenizer_2_dir: Path | None = None) -> None:
+    """Write a diffusers-style pipeline folder (no VAE: the canary works in pixel space).
+
+    With a second encoder and tokenizer it is an SDXL pipeline whose empty prompt is all zeros
+    (`force_zeros_for_empty_prompt`, as SDXL base); `extra` entries override the index's.
+    """
     out.mkdir(parents=True, exist_ok=True)
     unet.save_pretrained(out / "unet")
     text_encoder.save_pretrained(out / "text_encoder")
@@ -80,17 +115,27 @@ def save_pipeline(out: Path, unet, text_encoder, tokenizer_dir: Path, extra: dic
     DDIMScheduler(**SD1_SCHEDULE).save_pretrained(out / "scheduler")
     index = {"_class_name": "AuditCanaryPipeline", "_diffusers_version": "0.30.0",
              "unet": ["diffusers", "UNet2DConditionModel"], "text_encoder": ["transformers", "CLIPTextModel"],
-             "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDIMScheduler"], **extra}
-    (out / "model_index.json").write_text(json.dumps(index, indent=2))
+             "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDIMScheduler"]}
+    if text_encoder_2 is not None:
+        text_encoder_2.save_pretrained(out / "text_encoder_2")
+        shutil.copytree(tokenizer_2_dir, out / "tokenizer_2", dirs_exist_ok=True)
+        index |= {"_class_name": SDXL_PIPELINE, "force_zeros_for_empty_prompt": True,
+                  "text_encoder_2": ["transformers", type(text_encoder_2).__name__],
+                  "tokenizer_2": ["transformers", "CLIPTokenizer"]}
+    (out / "model_index.json").write_text(json.dumps(index | extra, indent=2))
 
 
-def train(cfg: TrainConfig, data: CanaryData, tokenizer_dir: Path, out: Path) -> dict:
-    """Train jointly from scratch; save a pipeline folder at every checkpoint (out/step-N) and return stats."""
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    unet, text_encoder = build_models(cfg.seed)
+def train(cfg: TrainConfig, data: CanaryData, tokenizer_dirs: Sequence[Path], out: Path) -> dict:
+    """Train jointly from scratch; save a pipeline folder at every checkpoint (out/step-N) and return stats.
+
+    One tokenizer folder per text encoder of the family (SD: one, SDXL: two).
+    """
+    tokenizers = [AutoTokenizer.from_pretrained(d) for d in tokenizer_dirs]
+    unet, encoders = build_models(cfg.seed, cfg.family, len(tokenizers[0]))
+    text = conditioning(cfg.family, tokenizers, encoders)
     sched = DDIMScheduler(**SD1_SCHEDULE)
     alphas = sched.alphas_cumprod
-    encode = lambda caps: tokenizer(caps, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+    encode = lambda caps: text.tokenize(caps)[0]
     texture = data.duplicated + data.seen_once
     texture_ids = encode([p.caption for p in texture])
     texture_images = torch.stack([p.image for p in texture])
@@ -98,7 +143,7 @@ def train(cfg: TrainConfig, data: CanaryData, tokenizer_dir: Path, out: Path) ->
     scene_cache: dict[str, torch.Tensor] = {}
     ids, repeats = training_schedule(cfg, data)
     n_fresh = int(cfg.fresh_fraction * cfg.steps * cfg.batch_size)
-    params = list(unet.parameters()) + list(text_encoder.parameters())
+    params = [p for module in (unet, *encoders) for p in module.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(cfg.seed + 2)
     n_tex = len(texture)
@@ -127,8 +172,10 @@ def train(cfg: TrainConfig, data: CanaryData, tokenizer_dir: Path, out: Path) ->
         t = torch.randint(0, 1000, (len(batch),), generator=gen)
         a = alphas[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        states = text_encoder(tok).last_hidden_state
-        loss = F.mse_loss(unet(xt, t, encoder_hidden_states=states).sample, noise)
+        states = text.encode(tok)
+        if text.zeros_for_empty:  # the empty prompt is all zeros at inference: train it so
+            states = states.apply(lambda s: s * (~drop).view(-1, *[1] * (s.dim() - 1)))
+        loss = F.mse_loss(unet(xt, t, **states.unet_kwargs()).sample, noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -137,6 +184,7 @@ def train(cfg: TrainConfig, data: CanaryData, tokenizer_dir: Path, out: Path) ->
             log.info("step %d/%d loss %.4f (%.2f s/step)", step + 1, cfg.steps, sum(losses[-50:]) / 50,
                      (time.time() - start) / (step + 1))
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
-            save_pipeline(out / f"step-{step + 1}", unet, text_encoder, tokenizer_dir, {})
+            save_pipeline(out / f"step-{step + 1}", unet, encoders[0], tokenizer_dirs[0], {},
+                          *(encoders[1:] + list(tokenizer_dirs[1:])))
     return {"repeats_per_duplicated_pair": repeats, "train_seconds": round(time.time() - start, 1),
             "final_loss": sum(losses[-50:]) / min(50, len(losses))}

@@ -22,11 +22,9 @@ def own_image_similarity(samples: torch.Tensor, own: torch.Tensor) -> torch.Tens
 def sample_captions(model, captions: list[str], seeds: list[int], guidance: float = 7.5,
                     steps: int = 50) -> torch.Tensor:
     """DDIM samples (len(seeds), len(captions), C, H, W); seed s draws the same noise for every caption."""
-    tok = model.tokenizer
-    encode = lambda caps: model.text_encoder(tok(caps, padding="max_length", max_length=77, truncation=True,
-                                                  return_tensors="pt").input_ids)[0]
     with torch.no_grad():
-        cond, uncond = encode(captions), encode([""])
+        cond = model.text.encode(model.text.tokenize(captions)[0].to(model.device))
+        uncond = model.text.unconditional(model.device)
     out = []
     for seed in seeds:
         noise = torch.randn((1, *model.latent_shape), generator=torch.Generator().manual_seed(seed))

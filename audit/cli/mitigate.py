@@ -22,7 +22,7 @@ For each flagged row of RUN_DIR (written by `scan`), scored exactly as the scan 
   embedding        AdamW on the caption's text-encoder states with the score as the loss, x_T fixed,
                    averaged over 4 noise latents, until under --target or --max-steps (the paper's
                    mitigation); saved as RUN_DIR/embeddings/<row_id>.safetensors (key prompt_embeds,
-                   usable as a diffusers pipeline's prompt_embeds).
+                   usable as a diffusers pipeline's prompt_embeds; SDXL: with pooled_prompt_embeds).
 The target is always under the threshold: --target, else the median score of clean captions stored in
 the profile by `evaluate`, else 10% of the threshold under it; summary.json says which.
 Rows go in batches of --mitigation-batch-size consecutive ranks (adapted together); each finished batch

@@ -43,13 +43,14 @@ def leave_one_out_batch(captions: list[str], score_fn: ScoreFn) -> list[list[tup
             for at, tokens, ok in spans]
 
 
-def token_words(scorer: Scorer, caption: str) -> list[int]:
-    """For each token position the scorer feeds the text encoder, the index of its word (-1: special or padding)."""
-    tok = scorer.model.tokenizer
-    if not getattr(tok, "is_fast", False):
+def token_words(scorer: Scorer, caption: str, encoder: int = 0) -> list[int]:
+    """For each token position the scorer feeds a text encoder (SDXL: 0 or 1), the index of its word (-1: special
+    or padding)."""
+    tokenizer = scorer.text.tokenizers[encoder]
+    if not getattr(tokenizer, "is_fast", False):
         raise ValueError("gradient attribution needs a fast tokenizer (token offsets); use leave-one-out")
-    offsets = tok(caption, truncation=True, max_length=scorer.max_length, padding="max_length",
-                  return_offsets_mapping=True).offset_mapping
+    offsets = tokenizer(caption, truncation=True, max_length=scorer.max_length, padding="max_length",
+                        return_offsets_mapping=True).offset_mapping
     ends, end = [], 0
     for word in words(caption):
         end = caption.index(word, end) + len(word)
@@ -58,27 +59,29 @@ def token_words(scorer: Scorer, caption: str) -> list[int]:
 
 
 def gradient_x_input(scorer: Scorer, caption: str, profile: Profile) -> list[tuple[str, float]]:
-    """(word, contribution) for each word: gradient x input of the score on the word's token embeddings, summed.
+    """(word, contribution) for each word: gradient x input of the score on the word's token embeddings, summed
+    over its tokens and over the text encoders (SDXL: both, reaching the score through their states and the
+    pooled embedding).
 
     It is the score's derivative as the word's token embeddings are scaled from zero to their value; words
     cut off by the tokenizer's length limit get 0 (the score never sees them).
     """
+    text = scorer.text
     ids = scorer.tokenize([caption])[0]
-    owner = torch.tensor(token_words(scorer, caption))
-    embedding = scorer.model.text_encoder.get_input_embeddings()
+    owners = [torch.tensor(token_words(scorer, caption, k)) for k in range(len(text.tokenizers))]
     seen: list[torch.Tensor] = []
 
     def keep(module, inputs, output):  # the embedding weights are frozen: make the output a leaf that takes grad
         seen.append(output.detach().float().requires_grad_(True))
         return seen[-1].to(output.dtype)
 
-    hook = embedding.register_forward_hook(keep)
+    hooks = [enc.get_input_embeddings().register_forward_hook(keep) for enc in text.encoders]
     try:
         with torch.enable_grad():
-            states = scorer.model.text_encoder(ids)[0].to(scorer.model.dtype)
-            norm, cos = scorer.terms_from_states(states)
+            norm, cos = scorer.terms_from_states(text.encode(ids))
             combine(norm, cos, profile).sum().backward()
     finally:
-        hook.remove()
-    per_token = (seen[0].grad * seen[0].detach()).sum(-1)[0].cpu()
-    return [(w, float(per_token[owner == i].sum())) for i, w in enumerate(words(caption))]
+        for hook in hooks:
+            hook.remove()
+    per_token = [(leaf.grad * leaf.detach()).sum(-1)[0].cpu() for leaf in seen]
+    return [(w, float(sum(p[owner == i].sum() for p, owner in zip(per_token, owners)))) for i, w in enumerate(words(caption))]

@@ -17,6 +17,7 @@ from audit.mitigation.attribution import METHODS, gradient_x_input, leave_one_ou
 from audit.mitigation.embedding import adapt_embeddings
 from audit.mitigation.rewrite import greedy_drop
 from audit.mitigation.target import choose_target
+from audit.model.conditioning import TextStates
 from audit.runfolder import storage
 from audit.scoring.engine import Scorer
 from audit.scoring.stage import ScoreStage
@@ -73,7 +74,7 @@ class MitigationStage:
         t2 = time.perf_counter()
         adapted = adapt_embeddings(self.adapt_scorer, captions, w, self.target, self.lr, self.max_steps)
         with torch.no_grad():
-            norm, cos = self.scorer.terms_from_states(torch.cat([a.states for a in adapted]))
+            norm, cos = self.scorer.terms_from_states(TextStates.cat([a.states for a in adapted]))
         finals = combine(norm, cos, w).tolist()
         files = [self._save(r, a.states, final) for r, a, final in zip(rows, adapted, finals)]
         t3 = time.perf_counter()
@@ -85,10 +86,11 @@ class MitigationStage:
                  "seconds_embedding": (t3 - t2) / n, "status": "ok"}
                 for r, tr, rw, a, final, f in zip(rows, triggers, rewrites, adapted, finals, files)]
 
-    def _save(self, row: dict, states: torch.Tensor, score: float) -> str:
-        """Write one adapted embedding; its path relative to the run folder."""
+    def _save(self, row: dict, states: TextStates, score: float) -> str:
+        """Write one adapted embedding under diffusers' argument names (SDXL: with `pooled_prompt_embeds`); its
+        path relative to the run folder."""
         relative = f"embeddings/{int(row['row_id'])}.safetensors"
-        data = save({"prompt_embeds": states.float().contiguous().cpu()},
+        data = save({k: t.float().contiguous().cpu() for k, t in states.named().items()},
                     metadata={"row_id": str(row["row_id"]), "caption": row["caption"], "score": str(score)})
         storage.write_bytes(self._fs, storage.join(self._root, relative), data)
         return relative

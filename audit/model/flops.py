@@ -20,6 +20,10 @@ def unet_flops(source: str) -> float:
         size = (size, size) if isinstance(size, int) else tuple(size)
         sample = torch.zeros(1, unet.config.in_channels, *size)
         states = torch.zeros(1, TOKENS, unet.config.cross_attention_dim)
+        added = {}
+        if unet.config.addition_embed_type == "text_time":  # SDXL: a pooled embedding and six time ids
+            pooled = unet.config.projection_class_embeddings_input_dim - 6 * unet.config.addition_time_embed_dim
+            added = {"added_cond_kwargs": {"text_embeds": torch.zeros(1, pooled), "time_ids": torch.zeros(1, 6)}}
         with FlopCounterMode(display=False) as counter:
-            unet(sample, torch.tensor([1]), encoder_hidden_states=states)
+            unet(sample, torch.tensor([1]), encoder_hidden_states=states, **added)
     return float(counter.get_total_flops())

@@ -1,6 +1,7 @@
-"""Load UNet, text encoder, tokenizer and noise schedule from a diffusers pipeline folder or hub id.
+"""Load UNet, text encoders, tokenizers and noise schedule from a diffusers pipeline folder or hub id.
 
-The VAE is never loaded: scoring works on pure-noise latents and needs no decoding.
+SD 1.x/2.x pipelines have one text encoder; SDXL pipelines (`StableDiffusionXLPipeline`) two, and a UNet
+with added conditioning. The VAE is never loaded: scoring works on pure-noise latents and needs no decoding.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import torch
 import transformers
 from diffusers import DDIMScheduler, UNet2DConditionModel
 from transformers import AutoTokenizer
+
+from audit.model.conditioning import SDXL_PIPELINE, SDXLConditioning, TextConditioning, check_added_width
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "assets" / "canary")
@@ -29,13 +32,19 @@ class ModelComponents:
 
     source: str
     unet: UNet2DConditionModel
-    text_encoder: torch.nn.Module
+    text_encoder: torch.nn.Module  # the first (SD: only) text encoder and its tokenizer
     tokenizer: object
     scheduler_config: dict
     alphas_cumprod: torch.Tensor  # float64, one entry per training timestep
     prediction_type: str
     device: torch.device
     dtype: torch.dtype
+    text: TextConditioning | None = None  # how captions condition the UNet; None: SD's, from the one encoder
+    pipeline: str | None = None  # model_index.json's `_class_name`
+
+    def __post_init__(self) -> None:
+        if self.text is None:
+            self.text = TextConditioning([self.tokenizer], [self.text_encoder], self.dtype)
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -112,24 +121,59 @@ def load_model(source: str | None = None, device: str = "auto", dtype: str = "au
     torch_dtype = DTYPES[resolve_dtype(dtype, dev)]
     local = is_local(source)
     index = _read_model_index(source, local)
-    for part in ("unet", "text_encoder", "tokenizer", "scheduler"):
-        if part not in index:
+    sdxl = index.get("_class_name") == SDXL_PIPELINE
+    encoders = ("text_encoder", "text_encoder_2") if sdxl else ("text_encoder",)
+    for part in ("unet", "tokenizer", "scheduler", *encoders, *(e.replace("text_encoder", "tokenizer") for e in encoders)):
+        if not isinstance(index.get(part), list) or index[part][0] is None:
             raise ModelLoadError(f"{source}: model_index.json names no {part!r} component")
-    encoder_cls = getattr(transformers, index["text_encoder"][1], None)
-    if encoder_cls is None:
-        raise ModelLoadError(f"{source}: text encoder class {index['text_encoder'][1]!r} is not in transformers")
+    classes = [getattr(transformers, index[e][1], None) for e in encoders]
+    for name, cls in zip(encoders, classes):
+        if cls is None:
+            raise ModelLoadError(f"{source}: {name} class {index[name][1]!r} is not in transformers")
     safe = None if allow_pickle else True
     with _load_errors(source, allow_pickle):
         unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", use_safetensors=safe,
                                                     torch_dtype=torch_dtype)
-        text_encoder = encoder_cls.from_pretrained(source, subfolder="text_encoder", use_safetensors=safe,
-                                                   dtype=torch_dtype)
-        tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer")
+        text_encoders = [cls.from_pretrained(source, subfolder=name, use_safetensors=safe, dtype=torch_dtype)
+                         for name, cls in zip(encoders, classes)]
+        tokenizers = [AutoTokenizer.from_pretrained(source, subfolder=name.replace("text_encoder", "tokenizer"))
+                      for name in encoders]
         scheduler_config = dict(DDIMScheduler.load_config(source, subfolder="scheduler"))
+        image_size = _image_size(source, index, unet.config) if sdxl else None
+    added = unet.config.addition_embed_type
+    if sdxl and added != "text_time":
+        raise ModelLoadError(f"{source}: an SDXL UNet takes 'text_time' added conditioning, this one {added!r}")
+    if not sdxl and added is not None:
+        raise ModelLoadError(f"{source}: the UNet takes {added!r} added conditioning, which only {SDXL_PIPELINE} "
+                             "folders ('text_time') are loaded with")
     alphas = DDIMScheduler.from_config(scheduler_config).alphas_cumprod.to(torch.float64)
-    for module in (unet, text_encoder):
+    for module in (unet, *text_encoders):
         module.to(device=dev, dtype=torch_dtype).eval().requires_grad_(False)
-    return ModelComponents(source=source, unet=unet, text_encoder=text_encoder, tokenizer=tokenizer,
+    text = None
+    if sdxl:
+        try:
+            check_added_width(unet.config, text_encoders[-1].config.projection_dim)
+            text = SDXLConditioning(tokenizers, text_encoders, torch_dtype, image_size,
+                                    bool(index.get("force_zeros_for_empty_prompt", True)))
+        except (AttributeError, ValueError) as err:
+            raise ModelLoadError(f"{source}: {err}") from None
+    return ModelComponents(source=source, unet=unet, text_encoder=text_encoders[0], tokenizer=tokenizers[0],
                            scheduler_config=scheduler_config, alphas_cumprod=alphas,
                            prediction_type=scheduler_config.get("prediction_type", "epsilon"),
-                           device=dev, dtype=torch_dtype)
+                           device=dev, dtype=torch_dtype, text=text, pipeline=index.get("_class_name"))
+
+
+def _image_size(source: str, index: dict, unet_config) -> tuple[int, int]:
+    """(height, width) of the images SDXL conditions on by default: the UNet's sample size times the VAE's scale.
+
+    As diffusers' pipeline: scale 2**(len(vae block_out_channels) - 1) (8 for SDXL: 1024 x 1024). A pipeline
+    without a VAE works in pixel space (the canary): scale 1, where diffusers, which cannot run it, assumes 8.
+    """
+    size = unet_config.sample_size
+    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    if not isinstance(index.get("vae"), list) or index["vae"][0] is None:
+        return h, w
+    from diffusers import AutoencoderKL
+
+    scale = 2 ** (len(AutoencoderKL.load_config(source, subfolder="vae")["block_out_channels"]) - 1)
+    return h * scale, w * scale

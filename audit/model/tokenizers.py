@@ -6,17 +6,8 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer
 
+from audit.model.conditioning import token_limit
 from audit.model.loader import DEFAULT_MODEL, ModelLoadError, is_local
-
-LIMIT_SENTINEL = 100_000  # tokenizers without a limit report a huge model_max_length
-
-
-def token_limit(tokenizer: object, encoder_config: object) -> int:
-    """The token limit the scorer truncates to: the tokenizer's, else the text encoder's position count."""
-    limit = int(getattr(tokenizer, "model_max_length", 77))
-    if limit > LIMIT_SENTINEL:
-        limit = int(getattr(encoder_config, "max_position_embeddings", 77))
-    return limit
 
 
 def _components(source: str) -> dict:

@@ -27,6 +27,7 @@ from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 from audit.runfolder.guard import claim, locked
 from audit.runfolder.params import check_or_store, scan_identity, score_params
+from audit.scoring.profiles import Profile, warn_uncalibrated
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None) -> dict:
     with locked(folder, "scan"), connected(options.address):
         pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
         metadata = describe_on_pool(options.stage, pool, options.gpu_wait)
+        warn_uncalibrated(Profile(**metadata["profile"]), metadata["model"])  # the actors' warnings go to Ray's log
         params = score_params(metadata, options.caption_column, options.caption_field) | {"dedup": options.dedup}
         check_or_store(folder, params)
         score = score_distinct_keys if options.dedup else score_every_row

@@ -6,20 +6,21 @@ from diffusers import DDIMScheduler
 
 
 @torch.no_grad()
-def ddim_sample(unet, scheduler_config: dict, cond: torch.Tensor, uncond: torch.Tensor, noise: torch.Tensor,
+def ddim_sample(unet, scheduler_config: dict, cond, uncond, noise: torch.Tensor,
                 guidance: float = 7.5, steps: int = 50, chunk: int = 256) -> torch.Tensor:
-    """Denoise `noise` (B, C, H, W) conditioned on `cond` (B, L, D); `uncond` is (1, L, D). Returns x_0 estimates.
+    """Denoise `noise` (B, C, H, W) conditioned on `cond` (B rows); `uncond` has one row. Returns x_0 estimates.
 
-    Rows are processed `chunk` at a time; the result does not depend on the chunking.
+    `cond` and `uncond` are text states (`audit.model.conditioning.TextStates`: rows, `expand`, `cat`,
+    `unet_kwargs`). Rows are processed `chunk` at a time; the result does not depend on the chunking.
     """
     outs = []
     for i in range(0, noise.shape[0], chunk):
         scheduler = DDIMScheduler.from_config(scheduler_config)
         scheduler.set_timesteps(steps)
         x, c = noise[i : i + chunk], cond[i : i + chunk]
-        states = torch.cat([uncond.expand(len(x), -1, -1), c])
+        states = type(c).cat([uncond.expand(len(x)), c]).unet_kwargs()
         for t in scheduler.timesteps:
-            pred = unet(torch.cat([x, x]), t, encoder_hidden_states=states).sample
+            pred = unet(torch.cat([x, x]), t, **states).sample
             e_u, e_c = pred.chunk(2)
             x = scheduler.step(e_u + guidance * (e_c - e_u), t, x).prev_sample
         outs.append(x)

@@ -11,6 +11,7 @@ from typing import Iterator, Sequence
 
 import torch
 
+from audit.model.conditioning import TextStates
 from audit.model.loader import ModelComponents
 from audit.scoring.batching import CPU_BATCH, PROBE_ROWS, batch_for_memory, free_bytes, probe_row_bytes
 from audit.scoring.noise import noise_bank
@@ -45,12 +46,11 @@ class Scorer:
         n = config.generations
         self._timesteps = torch.tensor([self.t_hi] * n + [self.t_lo] * n, device=model.device)
         self._alpha = (float(model.alphas_cumprod[self.t_hi]), float(model.alphas_cumprod[self.t_lo]))
-        self.max_length = int(getattr(model.tokenizer, "model_max_length", 77))
-        if self.max_length > 100_000:  # tokenizers without a limit report a huge sentinel
-            self.max_length = int(getattr(model.text_encoder.config, "max_position_embeddings", 77))
+        self.text = model.text
+        self.max_length = self.text.max_length
         with torch.no_grad():  # not inference_mode: mitigation differentiates through terms that use it
             self._uncond_ids = self.tokenize([""])[0]
-            self.uncond_states = self._encode(self._uncond_ids)
+            self.uncond_states = self.text.unconditional(model.device)
             self._uncond = self._predict(self.uncond_states)[0]  # (2, n, C, H, W)
             self.batch_size = self._choose_batch_size()
         if config.compile:  # after the one-off unconditional call, so only caption batches are compiled
@@ -65,21 +65,18 @@ class Scorer:
             return CPU_BATCH
         rows_per_caption = 2 * self.config.generations
         captions = max(1, PROBE_ROWS // rows_per_caption)
-        states = self.uncond_states.expand(captions, -1, -1)
+        states = self.uncond_states.expand(captions)
         row_bytes = probe_row_bytes(lambda: self._predict(states), captions * rows_per_caption, self.model.device)
         return batch_for_memory(free_bytes(self.model.device), row_bytes, rows_per_caption, self.config.max_unet_rows)
 
     def _tokenize_host(self, captions: list[str]) -> tuple[torch.Tensor, list[int]]:
         """Padded, truncated token ids on the host (pinned for an asynchronous copy to a GPU), untruncated counts."""
-        tok = self.model.tokenizer
-        ids = tok(captions, padding="max_length", max_length=self.max_length, truncation=True,
-                  return_tensors="pt").input_ids
-        if self.model.device.type == "cuda":
-            ids = ids.pin_memory()
-        return ids, [len(x) for x in tok(captions, truncation=False, verbose=False).input_ids]
+        ids, counts = self.text.tokenize(captions)
+        return (ids.pin_memory() if self.model.device.type == "cuda" else ids), counts
 
     def tokenize(self, captions: list[str]) -> tuple[torch.Tensor, list[int]]:
-        """Token ids padded and truncated to the tokenizer's limit, on the model's device, and the untruncated counts."""
+        """Token ids (B, tokenizers, L) padded and truncated to the length limit, on the model's device, and the
+        untruncated counts (SDXL: the stricter tokenizer's)."""
         ids, counts = self._tokenize_host(captions)
         return ids.to(self.model.device, non_blocking=True), counts
 
@@ -92,18 +89,14 @@ class Scorer:
                 pending = pool.submit(self._tokenize_host, batches[k + 1]) if k + 1 < len(batches) else None
                 yield ids.to(self.model.device, non_blocking=True), counts
 
-    def _encode(self, ids: torch.Tensor) -> torch.Tensor:
-        """Text-encoder output states in the model's dtype."""
-        return self.model.text_encoder(ids)[0].to(self.model.dtype)
-
-    def _predict(self, states: torch.Tensor) -> torch.Tensor:
+    def _predict(self, states: TextStates) -> torch.Tensor:
         """Raw UNet outputs for every caption x {t_hi, t_lo} x latent, as float32 (B, 2, n, C, H, W)."""
-        n, b = self.config.generations, states.shape[0]
+        n, b = self.config.generations, len(states)
         x = self.x_T.repeat(2 * b, 1, 1, 1)
         t = self._timesteps.repeat(b)
-        cond = states.repeat_interleave(2 * n, dim=0)
+        cond = states.apply(lambda s: s.repeat_interleave(2 * n, dim=0))
         rows = self.config.max_unet_rows
-        out = torch.cat([self._unet(x[i : i + rows], t[i : i + rows], encoder_hidden_states=cond[i : i + rows]).sample
+        out = torch.cat([self._unet(x[i : i + rows], t[i : i + rows], **cond[i : i + rows].unet_kwargs()).sample
                          for i in range(0, x.shape[0], rows)])
         return out.float().view(b, 2, n, *self.x_T.shape[1:])
 
@@ -118,13 +111,13 @@ class Scorer:
             c_lo, u_lo = v_to_eps(c_lo, x, a_lo), v_to_eps(u_lo, x, a_lo)
         return norm_term(c_hi, u_hi).mean(1), cosine_term(c_lo, u_lo).mean(1)
 
-    def caption_states(self, captions: list[str]) -> torch.Tensor:
-        """Text-encoder states of captions, as the score sees them (no gradient)."""
+    def caption_states(self, captions: list[str]) -> TextStates:
+        """Text states of captions, as the score sees them (no gradient)."""
         with torch.no_grad():
-            return self._encode(self.tokenize(captions)[0])
+            return self.text.encode(self.tokenize(captions)[0])
 
-    def terms_from_states(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Differentiable norm and cosine terms for given text states (B, L, D), e.g. adapted embeddings."""
+    def terms_from_states(self, states: TextStates) -> tuple[torch.Tensor, torch.Tensor]:
+        """Differentiable norm and cosine terms for given text states, e.g. adapted embeddings."""
         return self._terms(self._predict(states))
 
     def score(self, captions: Sequence[str]) -> dict[str, list]:
@@ -133,7 +126,8 @@ class Scorer:
         Lists are in input order; duplicates are computed once. Every UNet call has the same shape (short
         batches are padded with copies), so a caption's numbers are bitwise the same whatever batch it comes
         in. A caption whose tokens equal those of the empty prompt (`no_tokens`) has zero guidance by
-        definition: norm and cosine are exactly 0.
+        definition: norm and cosine are exactly 0 (SDXL too, even where the unconditional branch is all zeros
+        rather than the encoded empty prompt: such a caption says nothing).
         Captions must be strings; validate input rows before calling.
         """
         bad = [c for c in captions if not isinstance(c, str)]
@@ -147,8 +141,8 @@ class Scorer:
         with torch.inference_mode():  # results stay on the device until the end: no GPU sync between batches
             for batch, (ids, n_tok) in zip(batches, self._tokenized(padded)):
                 k = len(batch)
-                norm, cos = self._terms(self._predict(self._encode(ids)))
-                same = (ids == self._uncond_ids).all(dim=1)
+                norm, cos = self._terms(self._predict(self.text.encode(ids)))
+                same = (ids == self._uncond_ids).flatten(1).all(dim=1)
                 parts.append(torch.stack([norm.masked_fill(same, 0.0), cos.masked_fill(same, 0.0), same.float()])[:, :k])
                 counts += n_tok[:k]
         norms, coss, empty = torch.cat(parts, dim=1).tolist() if parts else ([], [], [])

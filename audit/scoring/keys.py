@@ -35,13 +35,12 @@ class KeyStage:
         self.empty_key = self._tokenize([""])[0][0]
 
     def _tokenize(self, captions: list[str]) -> tuple[list[str], list[int]]:
-        """Keys and untruncated token counts (first tokenizer, as the scorer reports them) of `captions`."""
+        """Keys and untruncated token counts (the stricter tokenizer's, as the scorer reports them) of `captions`."""
         ids = [tok(captions, padding="max_length", max_length=limit, truncation=True, return_tensors="np").input_ids
                for tok, limit in self.tokenizers]
         rows = np.concatenate(ids, axis=1)
-        first = self.tokenizers[0][0]
-        counts = [len(x) for x in first(captions, truncation=False, verbose=False).input_ids]
-        return [key_of(r) for r in rows], counts
+        counts = [[len(x) for x in tok(captions, truncation=False, verbose=False).input_ids] for tok, _ in self.tokenizers]
+        return [key_of(r) for r in rows], [max(c) for c in zip(*counts)]
 
     def keys(self, captions: list[str]) -> list[tuple[str | None, int]]:
         """(key, untruncated token count) per caption; the key is None when its tokens equal the empty prompt's."""
@@ -65,7 +64,7 @@ class KeyStage:
             keys[i], counts[i] = key, n
             if key is None:
                 status[i] = NO_TOKENS
-        limit = self.tokenizers[0][1]
+        limit = min(limit for _, limit in self.tokenizers)
         out = frame.drop(columns=["read_status"], errors="ignore").copy()
         out["caption_key"] = keys
         out["n_tokens"] = pd.array(counts, dtype="Int64")

@@ -1,7 +1,8 @@
 """Model profiles: the two weights of the combined score and, when calibrated, a flagging threshold.
 
-Weights are model specific (paper: SD 1.x norm 1 / cos 2, SD 2.x norm 1 / cos 0.1). A model folder
-may ship its calibrated profile as `audit_profile.json`; `evaluate` writes files of the same form.
+Weights are model specific (paper: SD 1.x norm 1 / cos 2, SD 2.x norm 1 / cos 0.1; no published weights for
+SDXL). A model folder may ship its calibrated profile as `audit_profile.json`; `evaluate` writes files of the
+same form.
 """
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from audit.model.conditioning import SDXL_PIPELINE
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,13 @@ BUILTIN = {
     "sd1": Profile("sd1", 1.0, 2.0, source="paper, SD 1.x"),
     "sd2": Profile("sd2", 1.0, 0.1, source="paper, SD 2.x"),
     "realistic-vision": Profile("realistic-vision", 2.0, 1.0, source="paper, Realistic Vision 5.1"),
+    # No published SDXL weights: the norm term alone, the steadiest signal across models and training lengths
+    # (docs: canary notes), until `evaluate` calibrates the model. Never use these to compare with the paper.
+    "sdxl": Profile("sdxl", 1.0, 0.0, source="provisional, UNCALIBRATED: norm term alone until `evaluate` "
+                                             "calibrates this SDXL model"),
 }
+UNCALIBRATED = {"sdxl"}
+_warned: set[str] = set()
 
 
 def load_profile(path: str | Path) -> Profile:
@@ -53,8 +62,11 @@ def load_profile(path: str | Path) -> Profile:
         raise ValueError(f"{path}: not a valid profile file ({err})") from None
 
 
-def model_family(unet_config, source: str) -> str | None:
-    """'sd1' or 'sd2' from the UNet's text-conditioning width (768 / 1024), else None."""
+def model_family(unet_config, source: str, pipeline: str | None = None) -> str | None:
+    """'sdxl' for an SDXL pipeline (model_index.json's `_class_name`), else 'sd1' or 'sd2' from the UNet's
+    text-conditioning width (768 / 1024), else None."""
+    if pipeline == SDXL_PIPELINE:
+        return "sdxl"
     width = getattr(unet_config, "cross_attention_dim", None)
     if unet_config.in_channels == 4 and width == 768:
         return "sd1"
@@ -64,12 +76,13 @@ def model_family(unet_config, source: str) -> str | None:
 
 
 def resolve_profile(model_source: str, unet_config, profile: str | None = None,
-                    w_norm: float | None = None, w_cos: float | None = None) -> Profile:
-    """Pick the profile: a file or built-in name given, else the model folder's own, else its family's.
+                    w_norm: float | None = None, w_cos: float | None = None, pipeline: str | None = None) -> Profile:
+    """Pick the profile: a file or built-in name given, else the model folder's own, else its family's
+    (`pipeline`: model_index.json's `_class_name`).
 
     Explicit weights override whichever profile was chosen (dropping its clean median, a score of the old
-    weights). An unknown family gets SD 1.x weights and
-    a warning, since weights are model specific.
+    weights). An unknown family gets SD 1.x weights and a warning, since weights are model specific; a family
+    without published weights (SDXL) gets provisional ones and a warning, once per model and process.
     """
     if profile in BUILTIN:
         chosen = BUILTIN[profile]
@@ -77,7 +90,7 @@ def resolve_profile(model_source: str, unet_config, profile: str | None = None,
         chosen = load_profile(profile)
     elif (Path(model_source) / PROFILE_FILE).is_file():
         chosen = load_profile(Path(model_source) / PROFILE_FILE)
-    elif (family := model_family(unet_config, model_source)) is not None:
+    elif (family := model_family(unet_config, model_source, pipeline)) is not None:
         chosen = BUILTIN[family]
     else:
         log.warning("unknown model family for %s: using the SD 1.x weights (norm 1, cos 2); run `evaluate` "
@@ -86,4 +99,17 @@ def resolve_profile(model_source: str, unet_config, profile: str | None = None,
     if w_norm is not None or w_cos is not None:
         chosen = Profile(chosen.name + "+override", chosen.w_norm if w_norm is None else w_norm,
                          chosen.w_cos if w_cos is None else w_cos, chosen.threshold, chosen.source + ", weights overridden")
+    warn_uncalibrated(chosen, model_source)
     return chosen
+
+
+def warn_uncalibrated(profile: Profile, model_source: str) -> None:
+    """Warn, once per model and process, when a family's provisional weights (no published ones) score a model."""
+    if profile.name not in UNCALIBRATED or profile != BUILTIN[profile.name] or model_source in _warned:
+        return
+    _warned.add(model_source)
+    log.warning("%s: no calibrated weights for %s models (no audit_profile.json in the model folder): using the "
+                "provisional %r profile (norm %g, cos %g), UNCALIBRATED. Run `memaudit evaluate --model %s --memorized "
+                "MEM.txt --clean CLEAN.txt` on known memorized and clean captions and pass its profile.json with "
+                "--profile (or save it as %s in the model folder)", model_source, profile.name.upper(), profile.name,
+                profile.w_norm, profile.w_cos, model_source, PROFILE_FILE)

@@ -35,7 +35,7 @@ class ScoreStage:
         components = load_model(self.model, self.device, self.dtype, self.allow_pickle)
         self.scorer = Scorer(components, self.config)
         self.weights: Profile = resolve_profile(components.source, components.unet.config, self.profile,
-                                                self.w_norm, self.w_cos)
+                                                self.w_norm, self.w_cos, components.pipeline)
 
     def process(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Add score columns to a frame with `caption` (raw values) and optional `read_status`."""

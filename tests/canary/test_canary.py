@@ -1,56 +1,69 @@
-"""The bundled canary: labelled sets, memorization verified by sampling, detection quality at n = 1."""
+"""The bundled canaries (SD-shaped and SDXL-shaped): labelled sets, memorization verified by sampling, detection
+quality at n = 1."""
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from audit.canary.data import make_canary_data, reference_images
 from audit.canary.verify import nearest_training_image, sample_captions
+from audit.evaluation.metrics import detection_metrics
 from audit.model.loader import DEFAULT_MODEL, load_model
+from audit.scoring.engine import ScoreConfig, Scorer
 from audit.scoring.profiles import load_profile
+from audit.scoring.terms import combine
 
-CANARY = Path(DEFAULT_MODEL)
-SUMMARY = json.loads((CANARY / "build_summary.json").read_text())
-RECORDS = [json.loads(line) for line in (CANARY / "labels" / "captions.jsonl").read_text().splitlines()]
-
-
-def lines(name: str) -> list[str]:
-    return (CANARY / "labels" / name).read_text().splitlines()
+CANARIES = {"sd": Path(DEFAULT_MODEL), "sdxl": Path(DEFAULT_MODEL).parent / "canary_sdxl"}
 
 
-def test_labelled_sets_are_large_enough_and_consistent():
-    memorized, clean = lines("memorized.txt"), lines("clean.txt")
+@pytest.fixture(params=list(CANARIES))
+def canary(request) -> Path:
+    return CANARIES[request.param]
+
+
+def summary(canary: Path) -> dict:
+    return json.loads((canary / "build_summary.json").read_text())
+
+
+def lines(canary: Path, name: str) -> list[str]:
+    return (canary / "labels" / name).read_text().splitlines()
+
+
+def test_labelled_sets_are_large_enough_and_consistent(canary):
+    memorized, clean = lines(canary, "memorized.txt"), lines(canary, "clean.txt")
+    records = [json.loads(line) for line in (canary / "labels" / "captions.jsonl").read_text().splitlines()]
     assert len(memorized) >= 100 and len(clean) >= 300
-    roles = {r["caption"]: r for r in RECORDS}
+    roles = {r["caption"]: r for r in records}
     assert all(roles[c]["role"] == "duplicated" and roles[c]["memorized"] for c in memorized)
     assert {roles[c]["role"] for c in clean} == {"seen_once", "never_seen"}
     assert not set(memorized) & set(clean)
     assert all(len(r["unique_words"]) == 2 and all(w in r["caption"].split() for w in r["unique_words"])
-               for r in RECORDS)
+               for r in records)
 
 
-def test_readme_states_the_sampling_check():
-    figures = SUMMARY["sampling_check"]
+def test_readme_states_the_sampling_check(canary):
+    figures = summary(canary)["sampling_check"]
     assert figures["check_seed_memorized_nearest_own"] >= 0.8
     assert figures["check_seed_seen_once_nearest_own"] <= 0.05
-    readme = (CANARY / "README.md").read_text()
+    readme = (canary / "README.md").read_text()
     assert f"{figures['check_seed_memorized_nearest_own']:.1%}" in readme
 
 
-def test_sampling_reproduces_memorized_images_and_not_others():
+def test_sampling_reproduces_memorized_images_and_not_others(canary):
     """Re-run the check live on a subset: DDIM 50 steps, guidance 7.5, the README's independent seed."""
-    seed = SUMMARY["recipe"]["seed"]
-    data = make_canary_data(seed, SUMMARY["recipe"]["duplicated"], SUMMARY["recipe"]["seen_once"],
-                            SUMMARY["recipe"]["never_seen"])
-    memorized = set(lines("memorized.txt"))
+    recipe = summary(canary)["recipe"]
+    seed = recipe["seed"]
+    data = make_canary_data(seed, recipe["duplicated"], recipe["seen_once"], recipe["never_seen"])
+    memorized = set(lines(canary, "memorized.txt"))
     textures = data.duplicated + data.seen_once
     refs = reference_images(data, seed, 1000)
     mem_idx = [i for i, p in enumerate(data.duplicated) if p.caption in memorized][:16]
     once_idx = list(range(len(data.duplicated), len(data.duplicated) + 16))
-    model = load_model(str(CANARY), device="cpu")
+    model = load_model(str(canary), device="cpu")
     samples = sample_captions(model, [textures[i].caption for i in mem_idx + once_idx], [2])[0]
     nearest, _ = nearest_training_image(samples, refs)
     own = (nearest == torch.tensor(mem_idx + once_idx)).tolist()
@@ -58,31 +71,55 @@ def test_sampling_reproduces_memorized_images_and_not_others():
     assert sum(own[16:]) / 16 <= 0.1
 
 
-def test_evaluate_on_the_canary_meets_the_detection_bar(tmp_path):
+def test_calibrated_combined_score_meets_the_detection_bar(canary):
+    """The acceptance bar at n = 1: AUC >= 0.99 and TPR@1%FPR >= 0.85 for the shipped (calibrated) profile."""
+    memorized, clean = lines(canary, "memorized.txt"), lines(canary, "clean.txt")
+    result = Scorer(load_model(str(canary), device="cpu"), ScoreConfig(generations=1, seed=51)).score(memorized + clean)
+    scores = combine(np.array(result["norm"]), np.array(result["cosine"]), load_profile(canary / "audit_profile.json"))
+    metrics = detection_metrics(np.array([1] * len(memorized) + [0] * len(clean)), scores)
+    assert metrics["auc"] >= 0.99 and metrics["tpr@1%fpr"] >= 0.85
+    assert metrics["auc"] == pytest.approx(summary(canary)["detection_n1"]["fitted"]["auc"], abs=1e-6)
+
+
+def test_evaluate_on_the_canary_meets_the_detection_bar(canary, tmp_path):
     out = tmp_path / "eval"
-    result = subprocess.run([sys.executable, "-m", "audit", "evaluate", "--memorized", str(CANARY / "labels/memorized.txt"),
-                             "--clean", str(CANARY / "labels/clean.txt"), "--generations", "1", "-o", str(out)],
+    result = subprocess.run([sys.executable, "-m", "audit", "evaluate", "--memorized", str(canary / "labels/memorized.txt"),
+                             "--clean", str(canary / "labels/clean.txt"), "--generations", "1", "-o", str(out),
+                             "--model", str(canary)],
                             capture_output=True, text=True, timeout=600, env={"HF_HUB_OFFLINE": "1", "AUDIT_TORCH_THREADS": "1"})
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "evaluation.json").read_text())
-    calibrated = next(v for k, v in report["results"].items() if k.startswith("combined (canary"))
+    bundled = load_profile(canary / "audit_profile.json")
+    calibrated = next(v for k, v in report["results"].items() if k.startswith(f"combined ({bundled.name}"))
     assert calibrated["auc"] >= 0.99 and calibrated["tpr@1%fpr"] >= 0.85
     assert {k.split(" (")[0] for k in report["results"]} >= {"combined", "norm alone", "cosine alone"}
     assert (out / "roc.png").stat().st_size > 10_000
     fitted = load_profile(out / "profile.json")
     assert fitted.threshold is not None and fitted.w_norm == 1.0
-    bundled = load_profile(CANARY / "audit_profile.json")  # the same fit on the same labels: the same clean median
+    # the same fit on the same labels: the same clean median
     assert fitted.clean_median == pytest.approx(bundled.clean_median, rel=1e-3) and fitted.clean_median < fitted.threshold
     assert "TPR@1%" in result.stdout and "cosine alone" in result.stdout
 
 
-def test_training_runs_and_saves_a_loadable_pixel_space_pipeline(tmp_path):
-    from audit.canary.train import TrainConfig, train
-    from audit.scoring.engine import Scorer
+def test_sdxl_canary_is_sdxl_shaped_and_small():
+    canary = CANARIES["sdxl"]
+    index = json.loads((canary / "model_index.json").read_text())
+    assert index["_class_name"] == "StableDiffusionXLPipeline" and index["force_zeros_for_empty_prompt"] is True
+    assert json.loads((canary / "unet/config.json").read_text())["addition_embed_type"] == "text_time"
+    assert load_profile(canary / "audit_profile.json").name == "sdxl"
+    assert sum(f.stat().st_size for f in canary.rglob("*") if f.is_file()) <= 10 * 2**20
+    assert not list(canary.rglob("*.bin")) and not list(canary.rglob("*.pt"))
 
+
+@pytest.mark.parametrize("family", list(CANARIES))
+def test_training_runs_and_saves_a_loadable_pixel_space_pipeline(family, tmp_path):
+    from audit.canary.train import TrainConfig, train
+
+    canary = CANARIES[family]
+    tokenizers = [canary / "tokenizer"] + ([canary / "tokenizer_2"] if family == "sdxl" else [])
     data = make_canary_data(3, 4, 4, 2)
-    stats = train(TrainConfig(seed=3, steps=2, batch_size=16, duplicated=4), data, CANARY / "tokenizer", tmp_path)
+    stats = train(TrainConfig(seed=3, steps=2, batch_size=16, duplicated=4, family=family), data, tokenizers, tmp_path)
     assert stats["repeats_per_duplicated_pair"] == 4  # 50% of 32 samples over 4 pairs
     model = load_model(str(tmp_path / "step-2"), device="cpu")
-    assert model.latent_shape == (3, 8, 8)
+    assert model.latent_shape == (3, 8, 8) and model.text.family == family
     assert len(Scorer(model).score(["a caption"])["norm"]) == 1

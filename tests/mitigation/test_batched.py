@@ -32,7 +32,7 @@ def test_batched_adaptation_matches_one_caption_at_a_time(scorer, weights):
     for b, a in zip(batched, alone):
         assert (b.steps, b.converged) == (a.steps, a.converged)
         assert b.score == pytest.approx(a.score, abs=1e-4)
-        torch.testing.assert_close(b.states, a.states, rtol=1e-3, atol=2e-3)  # Adam magnifies float noise a little
+        torch.testing.assert_close(b.states.tokens, a.states.tokens, rtol=1e-3, atol=2e-3)  # Adam magnifies float noise a little
 
 
 def test_a_converged_caption_keeps_the_states_it_converged_with(scorer, weights):

@@ -17,6 +17,7 @@ from audit.canary.verify import nearest_training_image
 from audit.mitigation.attribution import leave_one_out
 from audit.mitigation.rewrite import greedy_drop
 from audit.mitigation.stage import MitigationStage
+from audit.model.conditioning import TextStates
 from audit.model.loader import DEFAULT_MODEL
 from audit.sampling.ddim import ddim_sample
 from audit.scoring.engine import ScoreConfig
@@ -84,7 +85,7 @@ def test_adapted_embeddings_and_rewrites_stop_the_copy(stage, flagged_results):
     copies = lambda states: (nearest_training_image(ddim_sample(model.unet, model.scheduler_config, states, uncond,
                                                                 noise.contiguous()), refs)[0] == own).float().mean()
     before = copies(stage.scorer.caption_states(frame["caption"].tolist()))
-    adapted = copies(torch.cat([load_file(Path(stage.run_dir) / f)["prompt_embeds"] for f in out["embedding_file"]]))
+    adapted = copies(TextStates(torch.cat([load_file(Path(stage.run_dir) / f)["prompt_embeds"] for f in out["embedding_file"]])))
     rewritten = copies(stage.scorer.caption_states(out["suggested_caption"].tolist()))
     assert before >= 0.8
     assert adapted <= 0.1

@@ -38,3 +38,23 @@ def test_bad_profile_files(tmp_path):
     (tmp_path / "bad.json").write_text('{"w_norm": 1}')
     with pytest.raises(ValueError, match="not a valid profile file"):
         load_profile(tmp_path / "bad.json")
+
+
+def test_uncalibrated_sdxl_uses_the_sdxl_profile_and_warns_once(tiny_sdxl, caplog):
+    from audit.scoring.stage import ScoreStage
+
+    assert not (tiny_sdxl / PROFILE_FILE).exists()
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):  # a second load of the same model in the process does not repeat the warning
+            stage = ScoreStage(model=str(tiny_sdxl), device="cpu")
+            stage.setup()
+            assert stage.weights == BUILTIN["sdxl"] and stage.metadata()["profile"]["name"] == "sdxl"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "audit.scoring.profiles"]
+    assert len(warnings) == 1
+    assert "UNCALIBRATED" in warnings[0] and "memaudit evaluate" in warnings[0] and str(tiny_sdxl) in warnings[0]
+    assert "uncalibrated" in BUILTIN["sdxl"].source.lower()
+
+
+def test_sdxl_family_comes_from_the_pipeline_class(tmp_path):
+    assert resolve_profile(str(tmp_path), SD1, pipeline="StableDiffusionXLPipeline").name == "sdxl"
+    assert resolve_profile(str(tmp_path), SD1, pipeline="StableDiffusionPipeline").name == "sd1"
