@@ -2,6 +2,7 @@
 
     python jobs/bench_dedup.py ratio --rows 40000 --zipf 1.0   # input rows/s, dedup vs --no-dedup, canary
     python jobs/bench_dedup.py big --rows 20000000 --distinct 200000   # end to end: wall time, peak memory
+    python jobs/bench_dedup.py big --stand-in      # the same without the model's cost (bench_pipeline's CRC)
 
 Duplicates follow a Zipf-like law: every one of the `--distinct` captions appears once, and the remaining rows
 are spread over them with weights 1/k^s, so the most frequent captions repeat thousands of times (with the
@@ -64,9 +65,12 @@ def make_files(folder: Path, rows: int, distinct: int, s: float, files: int, see
     return folder
 
 
-def scan(data: Path, out: Path, *extra: str) -> dict:
-    """`python -m audit scan` on the canary in its own process: its summary, wall time and peak memory."""
+def scan(data: Path, out: Path, *extra: str, stand_in: bool = False) -> dict:
+    """`python -m audit scan` on the canary in its own process (or, `stand_in`, bench_pipeline's scan with the
+    model replaced by a CRC of the caption): its summary, wall time and peak memory."""
     cmd = [sys.executable, "-m", "audit", "scan", str(data), "-o", str(out), "--top-k", "100", *extra]
+    if stand_in:
+        cmd = [sys.executable, str(Path(__file__).with_name("bench_pipeline.py")), "--child", str(data), str(out)]
     result = run_measured(cmd)
     if result["exit"] != 0:
         raise SystemExit(f"scan failed: {result}")
@@ -74,7 +78,7 @@ def scan(data: Path, out: Path, *extra: str) -> dict:
     t = summary["timing"]
     return result | {"rows": summary["rows_read"], "scoring_seconds": t["scoring_seconds"],
                      "model_seconds": t["model_seconds"],
-                     "rows_per_model_s": round(summary["rows_read"] / t["model_seconds"], 1),
+                     "rows_per_model_s": round(summary["rows_read"] / t["model_seconds"], 1) if t["model_seconds"] else None,
                      "rows_per_s": round(summary["rows_read"] / t["scoring_seconds"], 1),
                      "rows_per_s_wall": round(summary["rows_read"] / result["wall_s"], 1), "dedup": summary["dedup"]}
 
@@ -86,6 +90,8 @@ def main() -> None:
     p.add_argument("--distinct", type=int, default=None, help="distinct captions (default rows/2; 200k for big)")
     p.add_argument("--zipf", type=float, default=1.1, help="exponent s of the duplicate weights 1/k^s")
     p.add_argument("--files", type=int, default=4)
+    p.add_argument("--stand-in", action="store_true", help="big: replace the model by a CRC of the caption "
+                   "(bench_pipeline.py's), to time the pipeline itself")
     p.add_argument("--repeat", type=int, default=1, help="ratio: alternate dedup and --no-dedup scans this often "
                    "(a noisy machine: compare the pairs)")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench_dedup")
@@ -97,7 +103,7 @@ def main() -> None:
     result = {"rows": rows, "distinct": distinct, "zipf": args.zipf, "duplicate_rows": rows - distinct,
               "top_counts": counts[:3].tolist()}
     if args.mode == "big":
-        result["dedup"] = scan(data, args.work / f"dedup-{int(time.time())}")
+        result["dedup"] = scan(data, args.work / f"dedup-{int(time.time())}", stand_in=args.stand_in)
     else:
         result["pairs"] = []
         for _ in range(args.repeat):
