@@ -61,7 +61,7 @@ class CheapStage(ScoreStage):
                 "prediction_type": "epsilon", "dtype": "float32", "device": "cpu", "batch_size": 32, "seed": 0,
                 "generations": 1,
                 "t_hi": 0, "t_lo": 0, "authors_sd2": False, "w_norm": 1.0, "w_cos": 1.0, "threshold": 1.9,
-                "profile": {"name": "cheap"}}
+                "profile": {"name": "cheap", "w_norm": 1.0, "w_cos": 1.0, "source": "bench"}}
 
 
 def make_file(path: Path, rows: int) -> Path:

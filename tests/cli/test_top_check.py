@@ -22,13 +22,13 @@ def test_top_prints_ranked_rows_cut_to_the_terminal(run, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "72")
     assert main(["top", str(run), "-k", "5"]) == 0
     header, *rows, footer = capsys.readouterr().out.splitlines()
-    assert header.split() == ["rank", "score", "norm", "cosine", "caption"]
+    assert header.split() == ["rank", "score", "norm", "cosine", "dup_count", "caption"]
     flagged = pd.read_parquet(run / "flagged.parquet").head(5)
     assert len(rows) == 5 and all(len(line) <= 72 for line in rows)
     for line, row in zip(rows, flagged.itertuples()):
-        rank, score, norm, cosine, caption = line.split(maxsplit=4)
-        assert (int(rank), score, norm, cosine) == (row.rank, f"{row.score:.4f}", f"{row.norm:.4f}",
-                                                    f"{row.cosine:.4f}")
+        rank, score, norm, cosine, copies, caption = line.split(maxsplit=5)
+        assert (int(rank), score, norm, cosine, int(copies)) == (row.rank, f"{row.score:.4f}", f"{row.norm:.4f}",
+                                                                 f"{row.cosine:.4f}", row.dup_count)
         assert caption.endswith("…") and row.caption.startswith(caption[:-1]) and caption.startswith(SCRIPT[:8])
     assert footer == f"5 of {TOP_K} flagged rows (--top-k); all in flagged.parquet"
 
