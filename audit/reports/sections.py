@@ -135,7 +135,7 @@ def flagged(table: pa.Table, total: int, mitigations: dict[int, dict] | None) ->
         url = next((row[c] for c in url_columns if row[c] is not None), None)
         tds = [("rank", text(row["rank"])), ("caption", cells.caption(row["caption"], triggers))] + \
               [("num", cells.number(row[c])) for c in ("score", "norm", "cosine")] + \
-              [("num", text(f"{row['dup_count']:,}" if row["dup_count"] is not None else ""))] * copies + \
+              ([("num", "" if row["dup_count"] is None else f"{row['dup_count']:,}")] if copies else []) + \
               [("source", cells.source(row["source"], row.get("row_index"), row.get("key"), url))] + \
               [("rewrite", cells.mitigation(result))] * (mitigations is not None)
         body.append("<tr>" + "".join(f'<td class="{c}">{v}</td>' for c, v in tds) + "</tr>")

@@ -75,7 +75,7 @@ def test_flagged_table_has_one_row_per_flagged_caption(rendered):
 def test_plots_are_embedded_images(rendered):
     _, dom, _ = rendered
     images = [attrs for tag, attrs in dom.elements if tag == "img"]
-    assert {a.get("data-plot") for a in images} == {"score_histogram", "score_terms"}
+    assert {a.get("data-plot") for a in images} == {"score_histogram", "score_terms", "score_dup_count"}
     assert all(a["src"].startswith("data:image/png;base64,") and len(a["src"]) > 5000 for a in images)
 
 

@@ -28,7 +28,7 @@ def test_report_command_rewrites_the_scan_page_byte_for_byte(run, tmp_path):
         path.unlink()
     assert main(["report", str(copy)]) == 0
     assert (copy / "report.html").read_bytes() == (run / "report.html").read_bytes()
-    assert sorted(p.name for p in (run / "plots").iterdir()) == ["score_histogram.png", "score_terms.png"]
+    assert sorted(p.name for p in (run / "plots").iterdir()) == ["score_dup_count.png", "score_histogram.png", "score_terms.png"]
     for plot in (run / "plots").iterdir():
         assert (copy / "plots" / plot.name).read_bytes() == plot.read_bytes()
     page = (run / "report.html").read_text()
