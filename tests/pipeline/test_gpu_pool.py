@@ -25,13 +25,13 @@ class RecordingScorer(KeyScorerActor):
     """The scoring actor of a (deduplicated) scan that writes, once per actor, its Ray GPU ids and the device
     its model landed on."""
 
-    folder = ""
+    record_dir = ""
 
     def __init__(self, stage, torch_threads: int, output: str):
         super().__init__(stage, torch_threads, output)
         record = {"gpu_ids": [str(g) for g in ray.get_gpu_ids()], "device": str(self.stage.scorer.model.device),
                   "dtype": str(self.stage.scorer.model.dtype), "batch_size": self.stage.scorer.batch_size}
-        Path(self.folder, f"actor-{os.getpid()}.json").write_text(json.dumps(record))
+        Path(self.record_dir, f"actor-{os.getpid()}.json").write_text(json.dumps(record))
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_default_device_puts_one_actor_on_each_logical_gpu(ray_with_logical_gpus
     pool = actor_options("auto", None, None)
     assert pool.size == 2 and pool.resources["num_gpus"] == 1
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    monkeypatch.setattr(RecordingScorer, "folder", str(tmp_path))
+    monkeypatch.setattr(RecordingScorer, "record_dir", str(tmp_path))
     monkeypatch.setattr(distinct, "KeyScorerActor", RecordingScorer)
     for k in range(4):
         write_laion(tmp_path / f"part-{k}.parquet", 40 * k, 40)
