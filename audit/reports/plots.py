@@ -75,6 +75,15 @@ def score_histogram(stats: RunStats, cut: Cut | None) -> bytes:
     return png(histogram_figure(stats, cut))
 
 
+def _flagged_on_top(ax: plt.Axes, stats: RunStats, x: np.ndarray, y: np.ndarray) -> None:
+    """The sampled rows at (x, y): unflagged in grey, flagged in red on top, each counted in the legend."""
+    other, flagged = ~stats.flagged, stats.flagged
+    ax.scatter(x[other], y[other], s=5, color=OTHER, alpha=0.5, linewidths=0,
+               label=f"not flagged ({other.sum():,} shown)")
+    ax.scatter(x[flagged], y[flagged], s=14, color=FLAGGED, linewidths=0,
+               label=f"flagged ({flagged.sum():,} of {stats.n_flagged:,} shown)")
+
+
 def terms_scatter(stats: RunStats, w_norm: float, w_cos: float, cut: Cut | None) -> bytes:
     """Norm term against cosine term of the sampled rows, flagged rows on top; the cut as an iso-score line."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=110)
@@ -83,11 +92,7 @@ def terms_scatter(stats: RunStats, w_norm: float, w_cos: float, cut: Cut | None)
         ax.set_title("Score terms (no scored rows)")
         fig.tight_layout()
         return png(fig)
-    other, flagged = ~stats.flagged, stats.flagged
-    ax.scatter(stats.norm[other], stats.cosine[other], s=5, color=OTHER, alpha=0.5, linewidths=0,
-               label=f"not flagged ({other.sum():,} shown)")
-    ax.scatter(stats.norm[flagged], stats.cosine[flagged], s=14, color=FLAGGED, linewidths=0,
-               label=f"flagged ({flagged.sum():,} of {stats.n_flagged:,} shown)")
+    _flagged_on_top(ax, stats, stats.norm, stats.cosine)
     if cut is not None and w_cos:
         x = np.linspace(stats.norm.min(), stats.norm.max(), 2)
         ax.plot(x, (cut.score - w_norm * x) / w_cos, color=FLAGGED, linestyle="--", linewidth=1,
@@ -106,11 +111,7 @@ def terms_scatter(stats: RunStats, w_norm: float, w_cos: float, cut: Cut | None)
 def dup_scatter(stats: RunStats, cut: Cut | None) -> bytes:
     """Combined score against dup_count (log axis) of the sampled rows, flagged rows on top; the cut as a line."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=110)
-    other, flagged = ~stats.flagged, stats.flagged
-    ax.scatter(stats.dup_count[other], stats.score[other], s=5, color=OTHER, alpha=0.5, linewidths=0,
-               label=f"not flagged ({other.sum():,} shown)")
-    ax.scatter(stats.dup_count[flagged], stats.score[flagged], s=14, color=FLAGGED, linewidths=0,
-               label=f"flagged ({flagged.sum():,} of {stats.n_flagged:,} shown)")
+    _flagged_on_top(ax, stats, stats.dup_count, stats.score)
     if cut is not None:
         ax.axhline(cut.score, color=FLAGGED, linestyle="--", linewidth=1, label=cut.label)
     ax.set_xscale("log")
