@@ -70,7 +70,8 @@ def scan(data: Path, out: Path, *extra: str, stand_in: bool = False) -> dict:
     model replaced by a CRC of the caption): its summary, wall time and peak memory."""
     cmd = [sys.executable, "-m", "audit", "scan", str(data), "-o", str(out), "--top-k", "100", *extra]
     if stand_in:
-        cmd = [sys.executable, str(Path(__file__).with_name("bench_pipeline.py")), "--child", str(data), str(out)]
+        cmd = [sys.executable, str(Path(__file__).with_name("bench_pipeline.py")), "--child", str(data), str(out),
+               *(["--no-dedup"] if "--no-dedup" in extra else [])]
     result = run_measured(cmd)
     if result["exit"] != 0:
         raise SystemExit(f"scan failed: {result}")
@@ -90,7 +91,7 @@ def main() -> None:
     p.add_argument("--distinct", type=int, default=None, help="distinct captions (default rows/2; 200k for big)")
     p.add_argument("--zipf", type=float, default=1.1, help="exponent s of the duplicate weights 1/k^s")
     p.add_argument("--files", type=int, default=4)
-    p.add_argument("--stand-in", action="store_true", help="big: replace the model by a CRC of the caption "
+    p.add_argument("--stand-in", action="store_true", help="replace the model by a CRC of the caption "
                    "(bench_pipeline.py's), to time the pipeline itself")
     p.add_argument("--repeat", type=int, default=1, help="ratio: alternate dedup and --no-dedup scans this often "
                    "(a noisy machine: compare the pairs)")
@@ -108,8 +109,8 @@ def main() -> None:
         result["pairs"] = []
         for _ in range(args.repeat):
             stamp = int(time.time())
-            pair = {"dedup": scan(data, args.work / f"dedup-{stamp}"),
-                    "no_dedup": scan(data, args.work / f"plain-{stamp}", "--no-dedup")}
+            pair = {"dedup": scan(data, args.work / f"dedup-{stamp}", stand_in=args.stand_in),
+                    "no_dedup": scan(data, args.work / f"plain-{stamp}", "--no-dedup", stand_in=args.stand_in)}
             pair["speedup_rows_per_s"] = round(pair["dedup"]["rows_per_s"] / pair["no_dedup"]["rows_per_s"], 2)
             pair["speedup_rows_per_model_s"] = round(pair["dedup"]["rows_per_model_s"]
                                                      / pair["no_dedup"]["rows_per_model_s"], 2)

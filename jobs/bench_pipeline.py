@@ -83,11 +83,11 @@ def make_file(path: Path, rows: int) -> Path:
     return path
 
 
-def child(inputs: str, output: str) -> None:
+def child(inputs: str, output: str, dedup: bool = True) -> None:
     """The scan itself, in its own process (so its memory and that of its Ray are sampled alone)."""
     from audit import api
 
-    api.scan([inputs], output, CheapStage(device="cpu"))
+    api.scan([inputs], output, CheapStage(device="cpu"), dedup=dedup)
 
 
 def run_scan(inputs: Path, out: Path, kill_at: float | None = None, units: int = 0) -> dict:
@@ -110,9 +110,10 @@ def main() -> None:
     p.add_argument("--kill-at", type=float, default=None, help="SIGKILL the driver at this fraction of units done")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench_pipeline")
     p.add_argument("--child", nargs=2, metavar=("INPUT", "OUTPUT"), help=argparse.SUPPRESS)
+    p.add_argument("--no-dedup", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        child(*args.child)
+        child(*args.child, dedup=not args.no_dedup)
         return
     results = {}
     for rows in args.rows:

@@ -11,11 +11,11 @@ import logging
 from dataclasses import asdict, dataclass
 
 import pandas as pd
-import ray
 from ray.data import ActorPoolStrategy
 
 from audit.cluster.actors import StageActor
 from audit.cluster.connect import connected
+from audit.cluster.parquet import read_files
 from audit.cluster.pool import actor_options
 from audit.mitigation.assemble import assemble
 from audit.mitigation.batches import BatchStore, batch_numbers, in_batches, scan_hash
@@ -89,7 +89,7 @@ def run_batches(options: MitigationOptions, stage: MitigationStage, store: Batch
     folder = store.folder
     with connected(options.address):
         pool = actor_options(options.device, options.actors, options.actor_cpus)
-        ds = ray.data.read_parquet(folder.path("flagged.parquet"), filesystem=folder.fs, columns=INPUT_COLUMNS)
+        ds = read_files(folder.fs, folder.path("flagged.parquet"), INPUT_COLUMNS)
         ds = ds.map_batches(in_batches, fn_kwargs={"batch_size": options.batch_size, "done": done},
                             batch_format="pandas").groupby("batch", num_partitions=min(pending, 200)).map_groups(
             MitigatorActor, batch_format="pandas", compute=ActorPoolStrategy(size=pool.size), **pool.resources,

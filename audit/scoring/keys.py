@@ -60,7 +60,8 @@ class KeyStage:
         ok = [i for i, s in enumerate(status) if s == OK]
         keys: list[str | None] = [None] * len(frame)
         counts: list[int | None] = [None] * len(frame)
-        for i, (key, n) in zip(ok, self.keys([frame["caption"].iloc[i] for i in ok])):
+        captions = frame["caption"].tolist()
+        for i, (key, n) in zip(ok, self.keys([captions[i] for i in ok])):
             keys[i], counts[i] = key, n
             if key is None:
                 status[i] = NO_TOKENS

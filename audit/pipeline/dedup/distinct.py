@@ -14,6 +14,7 @@ from ray.data.aggregate import Count, Max
 
 from audit import schemas
 from audit.cluster.actors import StageActor
+from audit.cluster.parquet import read_files
 from audit.cluster.pool import PoolOptions
 from audit.pipeline.options import ScanOptions
 from audit.pipeline.stream import ACTOR_BATCHES
@@ -32,8 +33,7 @@ def partitions(rows: int) -> int:
 def read_columns(folder: RunFolder, files: list[str], columns: list[str], paths: bool = False) -> ray.data.Dataset:
     """Our `columns` of run-folder Parquet files as a Ray dataset. Their schema is given, so passthrough columns
     whose types differ between files are never unified; no Hive partitions are taken from folder names."""
-    return ray.data.read_parquet(files, filesystem=folder.fs, columns=columns, schema=schemas.schema_of(*columns),
-                                 partitioning=None, include_paths=paths)
+    return read_files(folder.fs, files, columns, schemas.schema_of(*columns), paths)
 
 
 def _keyed(batch: pa.Table) -> pa.Table:

@@ -31,8 +31,8 @@ def generation(keyed: dict[str, dict]) -> str:
 def _with_unit(batch: pa.Table) -> pa.Table:
     """Keyed rows only, tagged with their unit id (from the score file's name) instead of the path."""
     batch = batch.filter(pc.is_valid(batch["caption_key"]))
-    names = [p.rsplit("/", 1)[-1][: -len(".parquet")] for p in batch["path"].to_pylist()]
-    return batch.drop_columns(["path"]).append_column("shard_id", pa.array(names, pa.string()))
+    names = pc.replace_substring_regex(batch["path"].cast(pa.string()), pattern=r"^.*/|\.parquet$", replacement="")
+    return batch.drop_columns(["path"]).append_column("shard_id", names)
 
 
 def _filled_column(table: pa.Table, keyed: np.ndarray, values: pa.ChunkedArray) -> pa.Array:
