@@ -25,7 +25,9 @@ For each flagged row of RUN_DIR (written by `scan`), scored exactly as the scan 
                    usable as a diffusers pipeline's prompt_embeds; SDXL: with pooled_prompt_embeds).
 The target is always under the threshold: --target, else the median score of clean captions stored in
 the profile by `evaluate`, else 10% of the threshold under it; summary.json says which.
-Rows go in batches of --mitigation-batch-size consecutive ranks (adapted together); each finished batch
+Each distinct flagged caption is mitigated once, with its best-ranked row; its other flagged rows (copies
+in other shards, say) get the same results, with `same_as` naming that row. Distinct captions go in
+batches of --mitigation-batch-size in rank order (adapted together); each finished batch
 is kept under RUN_DIR/mitigation/, so a rerun after a kill redoes only unfinished batches (results of
 another scan or other settings are discarded). Writes RUN_DIR/mitigations.parquet (rank order, embedding
 paths relative to RUN_DIR), adds counts to summary.json and rewrites report.html.
@@ -44,7 +46,7 @@ def add_mitigation_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--target", type=float, default=None, help="score the embedding adaptation aims for, under the "
                    "threshold (default: the profile's clean-caption median, else 10%% under the threshold)")
     g.add_argument("--mitigation-batch-size", type=at_least(1), default=8,
-                   help="flagged rows adapted together and kept as one resumable batch")
+                   help="distinct flagged captions adapted together and kept as one resumable batch")
     g.add_argument("--lr", type=float, default=0.05, help="AdamW learning rate of the embedding adaptation")
 
 

@@ -59,7 +59,8 @@ def final_block(summary: dict, output: str, log_file: str | None, wall: float, c
                      f"({d['keys_scored_this_run']:,} scored in this run)")
     if "mitigation" in summary:
         m = summary["mitigation"]
-        lines.append(f"mitigated: {m['ok']:,} of {m['flagged']:,} flagged rows; under the threshold: rewrite "
+        once = f" ({m['distinct_captions']:,} distinct captions, each once)" if "distinct_captions" in m else ""
+        lines.append(f"mitigated: {m['ok']:,} of {m['flagged']:,} flagged rows{once}; under the threshold: rewrite "
                      f"{m['rewrite_under_threshold']:,}, adapted embedding {m['embedding_under_threshold']:,}")
     folder = output.rstrip("/")
     lines.append(f"exit {code}:   {reason}")

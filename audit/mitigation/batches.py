@@ -1,7 +1,8 @@
 """Per-batch result files of a mitigation run, tied to the scan and settings they came from.
 
     mitigation/<key>/identity.json        the scan's hash and the settings that make up `key`
-    mitigation/<key>/batch-<k>.parquet    results of flagged ranks k*B+1 .. (k+1)*B, written atomically (the marker)
+    mitigation/<key>/batch-<k>.parquet    results of distinct flagged captions k*B+1 .. (k+1)*B and their copies,
+                                          written atomically (the marker)
 
 A rerun with the same key redoes only the batches without a file; a different key (another scan in the folder,
 other flagged rows, other settings) makes the old files stale: they and their embeddings are deleted.
@@ -19,6 +20,7 @@ from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 
 ROOT = "mitigation"
+INPUT_COLUMNS = ["rank", "row_id", "caption", "score"]
 
 
 def scan_hash(folder: RunFolder) -> str:
@@ -33,18 +35,16 @@ def scan_hash(folder: RunFolder) -> str:
     return digest.hexdigest()
 
 
-def in_batches(rows: pd.DataFrame, batch_size: int, done: set[int]) -> pd.DataFrame:
-    """The rows of unfinished batches, with their batch number (ranks 1..B are batch 0)."""
-    batch = (rows["rank"] - 1) // batch_size
-    return rows.assign(batch=batch)[~batch.isin(done)]
-
-
-def batch_numbers(folder: RunFolder, batch_size: int) -> set[int]:
-    """The batches the flagged rows fall in, reading only their ranks, a Parquet batch at a time."""
-    numbers: set[int] = set()
-    for batch in pq.ParquetFile(folder.path("flagged.parquet"), filesystem=folder.fs).iter_batches(columns=["rank"]):
-        numbers.update(((r - 1) // batch_size for r in batch.column(0).to_pylist()))
-    return numbers
+def plan(folder: RunFolder, batch_size: int) -> pd.DataFrame:
+    """The flagged rows (rank order) with their `batch` and `same_as`: each distinct caption is mitigated once,
+    with its best-ranked row; its other rows (`same_as`: that row's row_id) copy the result. Batch k holds the
+    distinct captions k*B+1 .. (k+1)*B in rank order of their first rows, with all their copies."""
+    rows = pq.read_table(folder.path("flagged.parquet"), filesystem=folder.fs, columns=INPUT_COLUMNS).to_pandas()
+    rows = rows.sort_values("rank", kind="stable").reset_index(drop=True)
+    groups = rows.groupby("caption", sort=False)
+    first = groups["row_id"].transform("first")
+    return rows.assign(batch=groups.ngroup() // batch_size,
+                       same_as=pd.array(first.where(first != rows["row_id"]), dtype="Int64"))
 
 
 class BatchStore:

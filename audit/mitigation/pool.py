@@ -1,9 +1,10 @@
 """Run mitigation on a scan's flagged rows with its own Ray actor pool (not the scoring pool).
 
-Reads `flagged.parquet` and `summary.json` of a run folder and scores with the scan's exact parameters. The
-flagged rows go in batches of consecutive ranks to the actors, which write each batch's results as a file
-(`batches.BatchStore`) and `embeddings/<row_id>.safetensors`; a rerun redoes only the unfinished batches. The
-driver then streams the batch files into `mitigations.parquet` and adds counts to the summary.
+Reads `flagged.parquet` and `summary.json` of a run folder and scores with the scan's exact parameters. Each
+distinct flagged caption is mitigated once (a caption flagged 4,000 times is adapted once; its other rows copy
+the result). Batches of distinct captions in rank order go to the actors, which write each batch's results as a
+file (`batches.BatchStore`) and `embeddings/<row_id>.safetensors`; a rerun redoes only the unfinished batches.
+The driver then streams the batch files into `mitigations.parquet` and adds counts to the summary.
 """
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ import logging
 from dataclasses import asdict, dataclass
 
 import pandas as pd
+import ray.data
 from ray.data import ActorPoolStrategy
 
 from audit.cluster.actors import StageActor
 from audit.cluster.connect import connected
-from audit.cluster.parquet import read_files
 from audit.cluster.pool import actor_options
 from audit.mitigation.assemble import assemble
-from audit.mitigation.batches import BatchStore, batch_numbers, in_batches, scan_hash
-from audit.mitigation.results import to_table
+from audit.mitigation.batches import BatchStore, plan, scan_hash
+from audit.mitigation.results import SECONDS, to_table
 from audit.mitigation.stage import MitigationStage
 from audit.mitigation.target import Target, choose_target
 from audit.runfolder import storage
@@ -28,8 +29,6 @@ from audit.scoring.engine import ScoreConfig
 from audit.scoring.stage import ScoreStage
 
 log = logging.getLogger(__name__)
-INPUT_COLUMNS = ["rank", "row_id", "caption", "score"]
-
 
 @dataclass
 class MitigationOptions:
@@ -47,20 +46,27 @@ class MitigationOptions:
     max_steps: int = 50
     lr: float = 0.05
     attribution: str = "leave-one-out"
-    batch_size: int = 8  # flagged rows per actor call: one adaptation batch, one batch file
+    batch_size: int = 8  # distinct flagged captions per actor call: one adaptation batch, one batch file
     allow_pickle: bool = False
 
 
 class MitigatorActor(StageActor):
-    """Loads the model once per actor; each call mitigates one batch of flagged rows and writes its file."""
+    """Loads the model once per actor; each call mitigates one batch's distinct captions, gives their copies the
+    same results, and writes the batch file."""
 
-    def __init__(self, stage: MitigationStage, torch_threads: int, store: BatchStore, batch_size: int):
+    def __init__(self, stage: MitigationStage, torch_threads: int, store: BatchStore):
         super().__init__(stage, torch_threads)
-        self.store, self.batch_size = store, batch_size
+        self.store = store
 
     def __call__(self, rows: pd.DataFrame) -> pd.DataFrame:
-        batch = int(rows["rank"].min() - 1) // self.batch_size
-        table = to_table(self.stage.process(rows.sort_values("rank", kind="stable")))
+        batch = int(rows["batch"].iloc[0])
+        rows = rows.sort_values("rank", kind="stable")
+        first = rows["same_as"].isna().to_numpy()
+        results = self.stage.process(rows.loc[first, ["rank", "row_id", "caption", "score"]])
+        copies = results.set_index("row_id", drop=False).loc[rows.loc[~first, "same_as"].astype("int64")]
+        copies = copies.assign(rank=rows.loc[~first, "rank"].to_numpy(), row_id=rows.loc[~first, "row_id"].to_numpy(),
+                               same_as=rows.loc[~first, "same_as"].to_numpy(), **{c: 0.0 for c in SECONDS})
+        table = to_table(pd.concat([results, copies], ignore_index=True))
         storage.write_table(self.store.folder.fs, self.store.path(batch), table)
         return pd.DataFrame({"batch": [batch], "rows": [table.num_rows]})
 
@@ -83,44 +89,43 @@ def stage_for_run(summary: dict, options: MitigationOptions, folder: RunFolder) 
     return stage, target
 
 
-def run_batches(options: MitigationOptions, stage: MitigationStage, store: BatchStore, done: set[int],
-                pending: int) -> None:
-    """Mitigate the flagged rows of the unfinished batches on an actor pool; each actor writes its batch files."""
-    folder = store.folder
+def run_batches(options: MitigationOptions, stage: MitigationStage, store: BatchStore, rows: pd.DataFrame) -> None:
+    """Mitigate `rows` (the planned rows of the unfinished batches) on an actor pool; each actor writes its batch
+    files."""
     with connected(options.address):
         pool = actor_options(options.device, options.actors, options.actor_cpus)
-        ds = read_files(folder.fs, folder.path("flagged.parquet"), INPUT_COLUMNS)
-        ds = ds.map_batches(in_batches, fn_kwargs={"batch_size": options.batch_size, "done": done},
-                            batch_format="pandas").groupby("batch", num_partitions=min(pending, 200)).map_groups(
+        batches = int(rows["batch"].nunique())
+        ds = ray.data.from_pandas(rows).groupby("batch", num_partitions=min(batches, 200)).map_groups(
             MitigatorActor, batch_format="pandas", compute=ActorPoolStrategy(size=pool.size), **pool.resources,
-            fn_constructor_kwargs={"stage": stage, "torch_threads": pool.torch_threads, "store": store,
-                                   "batch_size": options.batch_size})
+            fn_constructor_kwargs={"stage": stage, "torch_threads": pool.torch_threads, "store": store})
         written = sum(len(b["batch"]) for b in ds.iter_batches(batch_format="numpy"))
         log.info("mitigated %d batches", written)
 
 
 def run_mitigation(options: MitigationOptions) -> dict:
-    """Mitigate every flagged row of a finished scan, resuming its finished batches; the summary's counts."""
+    """Mitigate every distinct flagged caption of a finished scan once, resuming its finished batches; every flagged
+    row gets a result; the summary's counts."""
     if options.batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {options.batch_size}")
     folder = RunFolder.at(options.run_dir)
     summary = folder.summary()
     stage, target = stage_for_run(summary, options, folder)
     settings = {k: v for k, v in asdict(options).items() if k in ("max_edits", "max_steps", "lr", "attribution",
-                                                                    "batch_size")}
+                                                                    "batch_size")} | {"batches_of": "distinct captions"}
     store = BatchStore(folder, scan_hash(folder), settings | {"threshold": stage.threshold, "target": target.value})
     if stale := store.discard_stale():
         log.info("discarded mitigation results of another scan or other settings: %s", ", ".join(stale))
-    done, flagged = store.done(), folder.flagged_rows()
-    if pending := len(batch_numbers(folder, options.batch_size) - done):
-        run_batches(options, stage, store, done, pending)
+    done, flagged, rows = store.done(), folder.flagged_rows(), plan(folder, options.batch_size)
+    if not (todo := rows[~rows["batch"].isin(done)]).empty:
+        run_batches(options, stage, store, todo)
     counts = assemble(folder, store.files())
     if counts["rows"] != flagged:
         raise RuntimeError(f"{counts['rows']} mitigation results for {flagged} flagged rows")
     summary["mitigation"] = {
         "threshold": stage.threshold, "target": target.value, "target_source": target.source,
         "attribution": stage.attribution, "batch_size": options.batch_size, "batches_reused": len(done),
-        "flagged": flagged, "ok": counts["ok"], "failed": flagged - counts["ok"],
+        "flagged": flagged, "distinct_captions": int(rows["same_as"].isna().sum()), "ok": counts["ok"],
+        "failed": flagged - counts["ok"],
         "rewrite_under_threshold": counts["rewrite_converged"],
         "embedding_under_threshold": counts["embedding_converged"],
     }

@@ -12,7 +12,9 @@ RESULT_SCHEMA = pa.schema([
     ("embedding_score", pa.float64()), ("embedding_steps", pa.int64()), ("embedding_converged", pa.bool_()),
     ("seconds_triggers", pa.float64()), ("seconds_rewrite", pa.float64()), ("seconds_embedding", pa.float64()),
     ("status", pa.string()),
+    ("same_as", pa.int64()),  # row_id of the row with the same caption whose mitigation this row copies; null: its own
 ])
+SECONDS = ("seconds_triggers", "seconds_rewrite", "seconds_embedding")  # a copy costs none
 
 
 def to_table(results: pd.DataFrame) -> pa.Table:

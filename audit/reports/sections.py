@@ -62,8 +62,9 @@ def summary(s: dict, guide_href: str | None = None) -> str:
     ]
     if "mitigation" in s:
         m = s["mitigation"]
+        once = f", {m['distinct_captions']:,} distinct captions mitigated once each" if "distinct_captions" in m else ""
         details.insert(5, ("mitigation", f"{m['ok']:,} of {m['flagged']:,} flagged rows mitigated ({m['failed']:,} "
-                                         f"failed) under threshold {m['threshold']:.4g}"
+                                         f"failed{once}) under threshold {m['threshold']:.4g}"
                                          + (f" (aiming at {m['target']:.4g})" if m.get("target") is not None else "")
                                          + ": the rewrite gets under it for "
                                          f"{m['rewrite_under_threshold']:,}, the adapted embedding for "

@@ -1,18 +1,21 @@
 """Batch files tied to the scan they came from: another scan or other settings make them stale."""
 import json
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audit.mitigation.batches import BatchStore, scan_hash
+from audit.mitigation.batches import BatchStore, plan, scan_hash
 from audit.runfolder.folder import RunFolder
 
 
 def write_scan(root, captions, run=None):
     root.mkdir(exist_ok=True)
     (root / "run.json").write_text(json.dumps(run or {"model": "m", "seed": 51}))
-    pq.write_table(pa.table({"rank": list(range(1, len(captions) + 1)), "row_id": list(range(len(captions))),
-                             "caption": captions}), root / "flagged.parquet")
+    n = len(captions)
+    pq.write_table(pa.table({"rank": list(range(1, n + 1)), "row_id": [10 * i for i in range(n)],
+                             "caption": captions, "score": [float(n - i) for i in range(n)]}),
+                   root / "flagged.parquet")
     return RunFolder.at(str(root))
 
 
@@ -37,3 +40,11 @@ def test_stale_batches_and_their_embeddings_are_discarded(tmp_path):
     assert other.discard_stale() == [old.key] and other.done() == set()
     assert not (tmp_path / "run/embeddings").exists() and not (tmp_path / "run/mitigation" / old.key).exists()
     assert json.loads((tmp_path / "run/mitigation" / other.key / "identity.json").read_text())["settings"] == {"max_steps": 60}
+
+
+def test_plan_mitigates_each_distinct_caption_once_in_rank_order(tmp_path):
+    folder = write_scan(tmp_path / "run", ["a", "b", "a", "c", "b", "a", "d"])
+    rows = plan(folder, batch_size=2)
+    assert rows["rank"].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert rows["same_as"].tolist() == [pd.NA, pd.NA, 0, pd.NA, 10, 0, pd.NA]  # row_ids of the first copies
+    assert rows["batch"].tolist() == [0, 0, 0, 1, 0, 0, 1]  # a, b | c, d: copies go with their first row

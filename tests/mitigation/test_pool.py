@@ -27,7 +27,8 @@ def run_cli(args: list[str], home: Path) -> subprocess.CompletedProcess:
 def test_scan_with_mitigation_writes_results_for_flagged_rows_only(tmp_path):
     memorized = (CANARY / "labels/memorized.txt").read_text().splitlines()[:6]
     clean = (CANARY / "labels/clean.txt").read_text().splitlines()[:14]
-    pq.write_table(pa.table({"key": [f"k{i}" for i in range(20)], "caption": memorized + clean}),
+    captions = memorized + clean + memorized[:1] * 2 + memorized[1:2]  # copies: mitigated once per caption
+    pq.write_table(pa.table({"key": [f"k{i}" for i in range(len(captions))], "caption": captions}),
                    tmp_path / "in.parquet")
     run = tmp_path / "run"
     result = run_cli(["scan", str(tmp_path / "in.parquet"), "-o", str(run), "--mitigate", "--max-steps", "30",
@@ -41,15 +42,25 @@ def test_scan_with_mitigation_writes_results_for_flagged_rows_only(tmp_path):
     assert (out["status"] == "ok").all()
     summary = json.loads((run / "summary.json").read_text())
     assert summary["mitigation"]["flagged"] == len(flagged) and summary["mitigation"]["ok"] == len(out)
+    first = out[out["same_as"].isna()]
+    assert summary["mitigation"]["distinct_captions"] == len(first) == out["caption"].nunique() == len(flagged) - 3
+    copies = out[out["same_as"].notna()].merge(first, left_on="same_as", right_on="row_id", suffixes=("", "_first"))
+    assert len(copies) == 3 and (copies["caption"] == copies["caption_first"]).all()
+    assert (copies["suggested_caption"] == copies["suggested_caption_first"]).all()
+    assert (copies["seconds_embedding"] == 0).all()
     assert summary["mitigation"]["embedding_under_threshold"] >= 0.95 * len(out)
     assert summary["mitigation"]["attribution"] == "gradient" and summary["mitigation"]["batch_size"] == 4
     assert summary["mitigation"]["target_source"] == "profile clean median"
     assert summary["mitigation"]["target"] == json.loads((CANARY / "audit_profile.json").read_text())["clean_median"]
     for caption, triggers in zip(out["caption"], out["trigger_tokens"]):
         assert [t["token"] for t in triggers] == caption.split() and any(t["contribution"] != 0 for t in triggers)
-    assert out["embedding_file"].tolist() == [f"embeddings/{r}.safetensors" for r in out["row_id"]]
+    own = out["same_as"].fillna(out["row_id"]).astype(int)  # copies share their first row's embedding
+    assert out["embedding_file"].tolist() == [f"embeddings/{r}.safetensors" for r in own]
+    assert len(list((run / "embeddings").glob("*.safetensors"))) == len(first)
     assert all((run / f).is_file() for f in out["embedding_file"])  # relative to the run folder
     assert "embedding" in (run / "report.html").read_text()
+    assert f"{len(first)} distinct captions mitigated once each" in (run / "report.html").read_text()
+    assert f"({len(first)} distinct captions, each once)" in result.stdout
 
 
 @pytest.mark.slow
