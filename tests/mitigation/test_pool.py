@@ -60,7 +60,7 @@ def test_scan_with_mitigation_writes_results_for_flagged_rows_only(tmp_path):
     assert all((run / f).is_file() for f in out["embedding_file"])  # relative to the run folder
     assert "embedding" in (run / "report.html").read_text()
     assert f"{len(first)} distinct captions mitigated once each" in (run / "report.html").read_text()
-    assert f"({len(first)} distinct captions, each once)" in result.stdout
+    assert f"({len(first)} distinct captions, each once)" in result.stderr  # the final block
 
 
 @pytest.mark.slow
