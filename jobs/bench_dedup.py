@@ -1,8 +1,8 @@
 """Benchmark of dataset-wide dedup on synthetic LAION-schema data with a realistic duplicate distribution.
 
-    python jobs/bench_dedup.py ratio --rows 40000 --zipf 1.0   # input rows/s, dedup vs --no-dedup, canary
+    python jobs/bench_dedup.py ratio --rows 200000 --zipf 0.8   # input rows/s, dedup vs --no-dedup, canary
     python jobs/bench_dedup.py big --rows 20000000 --distinct 200000   # end to end: wall time, peak memory
-    python jobs/bench_dedup.py big --stand-in      # the same without the model's cost (bench_pipeline's CRC)
+    python jobs/bench_dedup.py big --stand-in      # either mode without the model's cost (bench_pipeline's CRC)
 
 Duplicates follow a Zipf-like law: every one of the `--distinct` captions appears once, and the remaining rows
 are spread over them with weights 1/k^s, so the most frequent captions repeat thousands of times (with the
