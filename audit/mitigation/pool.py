@@ -19,7 +19,7 @@ from audit.cluster.actors import StageActor
 from audit.cluster.connect import connected
 from audit.cluster.pool import actor_options
 from audit.mitigation.assemble import assemble
-from audit.mitigation.batches import BatchStore, plan, scan_hash
+from audit.mitigation.batches import INPUT_COLUMNS, BatchStore, plan, scan_hash
 from audit.mitigation.results import SECONDS, to_table
 from audit.mitigation.stage import MitigationStage
 from audit.mitigation.target import Target, choose_target
@@ -62,10 +62,10 @@ class MitigatorActor(StageActor):
         batch = int(rows["batch"].iloc[0])
         rows = rows.sort_values("rank", kind="stable")
         first = rows["same_as"].isna().to_numpy()
-        results = self.stage.process(rows.loc[first, ["rank", "row_id", "caption", "score"]])
-        copies = results.set_index("row_id", drop=False).loc[rows.loc[~first, "same_as"].astype("int64")]
-        copies = copies.assign(rank=rows.loc[~first, "rank"].to_numpy(), row_id=rows.loc[~first, "row_id"].to_numpy(),
-                               same_as=rows.loc[~first, "same_as"].to_numpy(), **{c: 0.0 for c in SECONDS})
+        results, dups = self.stage.process(rows.loc[first, INPUT_COLUMNS]), rows.loc[~first]
+        copies = results.set_index("row_id", drop=False).loc[dups["same_as"].astype("int64")]
+        copies = copies.assign(rank=dups["rank"].to_numpy(), row_id=dups["row_id"].to_numpy(),
+                               same_as=dups["same_as"].to_numpy(), **{c: 0.0 for c in SECONDS})
         table = to_table(pd.concat([results, copies], ignore_index=True))
         storage.write_table(self.store.folder.fs, self.store.path(batch), table)
         return pd.DataFrame({"batch": [batch], "rows": [table.num_rows]})
