@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
+
+from audit.model.token_ids import TokenIds
 
 SDXL_PIPELINE = "StableDiffusionXLPipeline"
 
@@ -83,14 +86,15 @@ class TextConditioning:
         if len(limits) != 1:
             raise ValueError(f"the tokenizers' length limits differ ({sorted(limits)}): their states cannot be concatenated")
         self.max_length = limits.pop()
+        self.token_ids = [TokenIds(t, self.max_length) for t in self.tokenizers]
 
     def tokenize(self, captions: list[str]) -> tuple[torch.Tensor, list[int]]:
         """Token ids (B, tokenizers, L), padded and truncated, and each caption's untruncated count (the larger
         of the tokenizers' counts: the stricter)."""
-        ids = torch.stack([tok(captions, padding="max_length", max_length=self.max_length, truncation=True,
-                               return_tensors="pt").input_ids for tok in self.tokenizers], dim=1)
-        counts = [[len(x) for x in tok(captions, truncation=False, verbose=False).input_ids] for tok in self.tokenizers]
-        return ids, [max(c) for c in zip(*counts)]
+        pairs = [token_ids(captions) for token_ids in self.token_ids]
+        ids = torch.stack([torch.from_numpy(ids) for ids, _ in pairs], dim=1)
+        counts = np.max([counts for _, counts in pairs], axis=0).tolist()
+        return ids, counts
 
     def encode(self, ids: torch.Tensor) -> TextStates:
         """Text states of token ids (B, tokenizers, L), in the model's dtype."""

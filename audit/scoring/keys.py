@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from audit.model.token_ids import TokenIds
 from audit.model.tokenizers import load_tokenizers
 from audit.readers.status import OK, combine_status
 
@@ -31,16 +32,15 @@ class KeyStage:
 
     def setup(self) -> None:
         self.tokenizers = load_tokenizers(self.model)
+        self.token_ids = [TokenIds(tok, limit) for tok, limit in self.tokenizers]
         self.cache: dict[str, tuple[str | None, int]] = {}
         self.empty_key = self._tokenize([""])[0][0]
 
     def _tokenize(self, captions: list[str]) -> tuple[list[str], list[int]]:
         """Keys and untruncated token counts (the stricter tokenizer's, as the scorer reports them) of `captions`."""
-        ids = [tok(captions, padding="max_length", max_length=limit, truncation=True, return_tensors="np").input_ids
-               for tok, limit in self.tokenizers]
-        rows = np.concatenate(ids, axis=1)
-        counts = [[len(x) for x in tok(captions, truncation=False, verbose=False).input_ids] for tok, _ in self.tokenizers]
-        return [key_of(r) for r in rows], [max(c) for c in zip(*counts)]
+        pairs = [token_ids(captions) for token_ids in self.token_ids]
+        rows = np.concatenate([ids for ids, _ in pairs], axis=1)
+        return [key_of(r) for r in rows], np.max([counts for _, counts in pairs], axis=0).tolist()
 
     def keys(self, captions: list[str]) -> list[tuple[str | None, int]]:
         """(key, untruncated token count) per caption; the key is None when its tokens equal the empty prompt's."""
