@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 
-from audit.model.token_ids import TokenIds
+from audit.model.token_ids import TokenIds, tokenize
 
 SDXL_PIPELINE = "StableDiffusionXLPipeline"
 
@@ -91,10 +90,8 @@ class TextConditioning:
     def tokenize(self, captions: list[str]) -> tuple[torch.Tensor, list[int]]:
         """Token ids (B, tokenizers, L), padded and truncated, and each caption's untruncated count (the larger
         of the tokenizers' counts: the stricter)."""
-        pairs = [token_ids(captions) for token_ids in self.token_ids]
-        ids = torch.stack([torch.from_numpy(ids) for ids, _ in pairs], dim=1)
-        counts = np.max([counts for _, counts in pairs], axis=0).tolist()
-        return ids, counts
+        ids, counts = tokenize(self.token_ids, captions)
+        return torch.from_numpy(ids), counts
 
     def encode(self, ids: torch.Tensor) -> TextStates:
         """Text states of token ids (B, tokenizers, L), in the model's dtype."""

@@ -6,6 +6,8 @@ this pass; keying and scoring both tokenize every caption they see.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from tokenizers import Tokenizer
 
@@ -37,3 +39,10 @@ class TokenIds:
                 row = row[: self.limit - 1] + row[-1:]
             ids[i, : len(row)] = row
         return ids, counts
+
+
+def tokenize(parts: Sequence[TokenIds], captions: list[str]) -> tuple[np.ndarray, list[int]]:
+    """Ids (len(captions), tokenizers, limit) from each tokenizer, and each caption's untruncated count: the larger
+    of the tokenizers' counts (the stricter)."""
+    pairs = [part(captions) for part in parts]
+    return np.stack([ids for ids, _ in pairs], axis=1), np.max([counts for _, counts in pairs], axis=0).tolist()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from audit.model.token_ids import TokenIds
+from audit.model.token_ids import TokenIds, tokenize
 from audit.model.tokenizers import load_tokenizers
 from audit.readers.status import OK, combine_status
 
@@ -38,9 +38,8 @@ class KeyStage:
 
     def _tokenize(self, captions: list[str]) -> tuple[list[str], list[int]]:
         """Keys and untruncated token counts (the stricter tokenizer's, as the scorer reports them) of `captions`."""
-        pairs = [token_ids(captions) for token_ids in self.token_ids]
-        rows = np.concatenate([ids for ids, _ in pairs], axis=1)
-        return [key_of(r) for r in rows], np.max([counts for _, counts in pairs], axis=0).tolist()
+        ids, counts = tokenize(self.token_ids, captions)
+        return [key_of(row) for row in ids.reshape(len(captions), -1)], counts  # rows: every tokenizer's ids in turn
 
     def keys(self, captions: list[str]) -> list[tuple[str | None, int]]:
         """(key, untruncated token count) per caption; the key is None when its tokens equal the empty prompt's."""
