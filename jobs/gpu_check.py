@@ -105,7 +105,7 @@ def run_scan(data: Path, model: Path, out: Path, args: argparse.Namespace) -> di
     params = summary["score_parameters"]
     return {"device": params["device"], "dtype": params["dtype"], "batch_size": params["batch_size"],
             "scan_rows": summary["rows_read"], "scan_wall_s": round(time.monotonic() - start, 1),
-            "scan_captions_per_s": summary["timing"]["captions_per_second"],
+            "scan_captions_per_s": summary["timing"]["model_captions_per_second"],
             "scan_steady_captions_per_s": steady_rate(out), **gpu.summary()}
 
 

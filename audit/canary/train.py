@@ -15,7 +15,8 @@ from diffusers import DDIMScheduler, UNet2DConditionModel
 from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from audit.canary.data import RESOLUTION, CanaryData, fresh_texture, scene
-from audit.model.conditioning import SDXL_PIPELINE, SDXLConditioning, TextConditioning
+from audit.model.conditioning import SDXLConditioning, TextConditioning
+from audit.model.families import SDXL_PIPELINE
 
 log = logging.getLogger(__name__)
 

@@ -1,25 +1,17 @@
-"""The console of `scan`: our progress line and final block on the terminal; Ray's own output in a log file.
-
-Ray writes to the process's stderr from Python (its loggers, warnings) and from C++ (core worker lines), and
-so do the Ray processes it starts. Unless --verbose, file descriptor 2 points at the run's log file while Ray
-runs, and our lines go to a duplicate of the original stderr.
-"""
+"""The console of `scan` and `mitigate`: our progress line and final block on the terminal; Ray's own output in
+the run's log file (`cluster.logs`)."""
 from __future__ import annotations
 
-import logging
-import os
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator, TextIO
 
+from audit.cluster.logs import ray_output_in_log
 from audit.pipeline.tracker import Progress
 
 PROGRESS_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
 LOG_NAME = "scan.log"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _duration(seconds: float | None) -> str:
@@ -68,80 +60,12 @@ class Console:
         self.stream.flush()
 
 
-def log_path(output: str) -> str:
-    """logs/scan.log in a local run folder; for an object-store run folder, a local temporary file."""
-    if "://" in output:
-        handle, path = tempfile.mkstemp(prefix="audit-scan-", suffix=".log")
-        os.close(handle)
-        return path
-    folder = Path(output) / "logs"
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder / LOG_NAME)
-
-
-def _stderr_fd() -> int | None:
-    """2 when sys.stderr is the process's stderr (not, e.g., a test's capture)."""
-    try:
-        return 2 if sys.stderr.fileno() == 2 else None
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-class _Ours(logging.Filter):
-    """Our own warnings and errors (not Ray's) reach the terminal."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.name.split(".")[0] in ("audit", "__main__")
-
-
 @contextmanager
-def _routed_logging(log, console: TextIO) -> Iterator[None]:
-    """While inside: every log record to the log file, our warnings and errors to the console too."""
-    root = logging.getLogger()
-    saved = root.handlers[:]
-    to_file, to_console = logging.StreamHandler(log), logging.StreamHandler(console)
-    to_file.setFormatter(logging.Formatter(LOG_FORMAT))
-    to_console.setLevel(logging.WARNING)
-    to_console.addFilter(_Ours())
-    to_console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    root.handlers = [to_file, to_console]
-    try:
-        yield
-    finally:
-        root.handlers = saved
-
-
-def _quiet_ray_data() -> None:
-    """No Ray Data progress bars or progress logs: the console's progress line replaces them."""
-    from ray.data import DataContext
-
-    DataContext.get_current().enable_progress_bars = False
-
-
-@contextmanager
-def scan_console(output: str, verbose: bool) -> Iterator[Console]:
-    """The console of one scan; with `verbose`, Ray's output and our logs stay on stderr as they are."""
+def scan_console(output: str, verbose: bool, log_name: str = LOG_NAME) -> Iterator[Console]:
+    """The console of one command on a run folder; Ray's output goes to logs/`log_name` unless `verbose`, which
+    leaves it and our logs on stderr as they are."""
     if verbose:
         yield Console(sys.stderr, tty=False)
         return
-    _quiet_ray_data()
-    path = log_path(output)
-    fd = _stderr_fd()
-    with open(path, "a", buffering=1) as log:
-        if fd is None:
-            console = Console(sys.stderr, tty=False, log_file=path)
-            with _routed_logging(log, sys.stderr):
-                yield console
-            return
-        sys.stderr.flush()
-        saved = os.dup(fd)
-        terminal = os.fdopen(saved, "w", buffering=1, encoding=sys.stderr.encoding, errors="replace")
-        os.dup2(log.fileno(), fd)
-        try:
-            with _routed_logging(log, terminal):
-                yield Console(terminal, tty=terminal.isatty(), log_file=path)
-        finally:
-            sys.stderr.flush()
-            terminal.flush()
-            os.dup2(saved, fd)
-            terminal.close()
+    with ray_output_in_log(output, log_name) as (terminal, path):
+        yield Console(terminal, tty=terminal is not sys.stderr and terminal.isatty(), log_file=path)

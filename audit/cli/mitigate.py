@@ -89,4 +89,17 @@ def mitigate_run(options: "MitigationOptions") -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return mitigate_run(options_from_args(args, args.run_dir, args.threshold))
+    """Mitigate on our console: Ray's output in the run's logs/mitigate.log; the counts, the log and the folder."""
+    from audit.cli.console import scan_console
+    from audit.cli.outcome import mitigation_line
+    from audit.runfolder.folder import RunFolder
+
+    folder = RunFolder.at(args.run_dir)
+    folder.summary()  # a folder without a finished scan is refused before anything is written into it
+    with scan_console(args.run_dir, args.verbose, "mitigate.log") as console:
+        code = mitigate_run(options_from_args(args, args.run_dir, args.threshold))
+        console.line(mitigation_line(folder.summary()["mitigation"]))
+        if console.log_file:
+            console.line(f"Ray log:  {console.log_file}")
+        console.line(f"folder:   {args.run_dir.rstrip('/')}/ (mitigations.parquet, embeddings/, report.html)")
+    return code

@@ -42,26 +42,40 @@ def _flagging(summary: dict) -> str:
     return rule["chosen_by"]
 
 
-def final_block(summary: dict, output: str, log_file: str | None, wall: float, code: int, reason: str) -> list[str]:
+def mitigation_line(m: dict) -> str:
+    """What mitigation did, in one line (`summary["mitigation"]`)."""
+    once = f" ({m['distinct_captions']:,} distinct captions, each once)" if "distinct_captions" in m else ""
+    took = f" in {m['seconds']:,.1f} s" if "seconds" in m else ""
+    return (f"mitigated: {m['ok']:,} of {m['flagged']:,} flagged rows{once}{took}; under the threshold: rewrite "
+            f"{m['rewrite_under_threshold']:,}, adapted embedding {m['embedding_under_threshold']:,}")
+
+
+def speed_lines(t: dict) -> list[str]:
+    """How fast the model scored, the rows per wall second, and where the wall time went, phase by phase."""
+    lines = []
+    if t.get("model_captions_per_second"):
+        lines.append(f"speed:    {t['model_captions_per_second']:,.1f} captions/s per actor in the model "
+                     f"({t['captions_scored']:,} captions in {t['model_seconds']:,.2f} s); {t['rows_this_run']:,} rows "
+                     f"in {t['wall_seconds']:,.1f} s wall ({t['rows_per_second'] or 0:,.1f} rows/s)")
+    phases = ", ".join(f"{name} {seconds:,.1f} s" for name, seconds in t.get("phases", {}).items())
+    if phases:
+        lines.append(f"time:     {phases}")
+    return lines
+
+
+def final_block(summary: dict, output: str, log_file: str | None, code: int, reason: str) -> list[str]:
     """The lines that end a scan: counts, throughput, the exit status, where the logs and the report are (last)."""
-    t = summary["timing"]
     not_scored = sum(summary["rows_not_scored"].values())
     lines = [f"rows:     {summary['rows_read']:,} read, {summary['rows_scored']:,} scored, {not_scored:,} not scored; "
              f"{summary['flagged']:,} flagged ({_flagging(summary)})"]
-    if t.get("model_captions_per_second"):
-        lines.append(f"speed:    {t['model_captions_per_second']:,.1f} captions/s per actor in the model "
-                     f"({t['rows_this_run']:,} rows in {t['model_seconds']:,.2f} s of {wall:,.1f} s; the rest: "
-                     "starting Ray and the actors" + (", mitigation)" if "mitigation" in summary else ")"))
+    lines += speed_lines(summary["timing"])
     if summary.get("dedup"):
         d = summary["dedup"]
         lines.append(f"dedup:    {d['distinct_keys']:,} distinct captions among {d['keyed_rows']:,} scorable rows, "
                      f"{d['duplicate_rows']:,} duplicates: {d['scoring_saved']:.1%} of scoring saved "
                      f"({d['keys_scored_this_run']:,} scored in this run)")
     if "mitigation" in summary:
-        m = summary["mitigation"]
-        once = f" ({m['distinct_captions']:,} distinct captions, each once)" if "distinct_captions" in m else ""
-        lines.append(f"mitigated: {m['ok']:,} of {m['flagged']:,} flagged rows{once}; under the threshold: rewrite "
-                     f"{m['rewrite_under_threshold']:,}, adapted embedding {m['embedding_under_threshold']:,}")
+        lines.append(mitigation_line(summary["mitigation"]))
     folder = output.rstrip("/")
     lines.append(f"exit {code}:   {reason}")
     if log_file:

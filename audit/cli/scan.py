@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 from audit.cli.mitigate import add_mitigation_options, mitigate_run
 from audit.cli.mitigate import options_from_args as mitigation_options
@@ -71,6 +70,10 @@ def register(commands) -> None:
     p.add_argument("--no-dedup", dest="dedup", action="store_false",
                    help="score every row, not each distinct caption key once (same scores, slower on duplicated "
                         "data; the report then has no dup_count)")
+    p.add_argument("--small-scan-rows", type=at_least(0), default=100_000,
+                   help="dedup: a scan of at most this many rows is keyed, counted and joined in this process with "
+                        "pyarrow (starting Ray Data's steps costs more than such work); larger scans do it on the "
+                        "cluster; 0: always on the cluster (default 100000)")
     flag = p.add_mutually_exclusive_group()
     flag.add_argument("--threshold", type=float, default=None, help="flag rows scoring above this (default: the "
                       "profile's calibrated threshold, e.g. from --profile written by `evaluate`)")
@@ -91,7 +94,8 @@ def options_from_args(args: argparse.Namespace):
                        caption_column=args.caption_column, caption_field=args.caption_field, actors=args.actors,
                        actor_cpus=args.actor_cpus, address=args.address, threshold=args.threshold,
                        top_k=args.top_k, top_fraction=args.top_fraction, rows_per_file=args.rows_per_file,
-                       unit_rows=args.unit_rows, gpu_wait=args.gpu_wait, dedup=args.dedup)
+                       unit_rows=args.unit_rows, gpu_wait=args.gpu_wait, dedup=args.dedup,
+                       small_scan_rows=args.small_scan_rows)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,23 +106,28 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("scan needs --output (or --plan to only plan)")
     from audit.cli.console import scan_console
     from audit.cluster.connect import connected
-    from audit.pipeline.run import run_scan
+    from audit.pipeline.clock import PhaseClock, process_started
+    from audit.pipeline.run import finish_timing, run_scan
     from audit.runfolder import storage
     from audit.runfolder.folder import RunFolder
     from audit.runfolder.guard import claim
 
-    start = time.monotonic()
-    claim(RunFolder.at(args.output))  # before the console writes its log into the folder
+    clock = PhaseClock(process_started())  # the command's wall time, imports included
+    folder = RunFolder.at(args.output)
+    claim(folder)  # before the console writes its log into the folder
+    mitigation_failed = False
     with scan_console(args.output, args.verbose) as console:
         with connected(args.address):
-            summary = run_scan(options_from_args(args), console.progress)
-            mitigation_failed = bool(args.mitigate and mitigate_run(mitigation_options(args, args.output,
-                                                                                       args.threshold)))
-        if args.mitigate:
-            summary = RunFolder.at(args.output).summary()  # with the mitigation's counts
+            summary = run_scan(options_from_args(args), console.progress, clock)
+            if args.mitigate:
+                clock.next("mitigation")
+                mitigation_failed = bool(mitigate_run(mitigation_options(args, args.output, args.threshold)))
+                summary = folder.summary()  # with the mitigation's counts
+        clock.next("reports")
+        summary = finish_timing(folder, summary, clock)
         code, reason = scan_exit(summary, mitigation_failed)
         shown = storage.redact(args.output)  # credentials in the address are never printed
-        for line in final_block(summary, shown, console.log_file, time.monotonic() - start, code, reason):
+        for line in final_block(summary, shown, console.log_file, code, reason):
             console.line(line)
     return code
 

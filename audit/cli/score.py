@@ -6,14 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-import pandas as pd
-from tqdm import tqdm
-
 from audit.cli.options import add_model_options, stage_from_args
-from audit.ranking.in_memory import rank_frame
-from audit.readers.dispatch import read_captions
-from audit.reports.parquet import write_parquet_report
-from audit.scoring.keys import KeyStage, with_keys
 
 log = logging.getLogger(__name__)
 CHUNK = 256
@@ -37,6 +30,14 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+    from tqdm import tqdm
+
+    from audit.ranking.in_memory import rank_frame
+    from audit.readers.dispatch import read_captions
+    from audit.reports.parquet import write_parquet_report
+    from audit.scoring.keys import KeyStage, with_keys
+
     frame = read_captions(args.input, args.caption_column, args.caption_field)
     if not str(args.output).endswith(".parquet"):
         raise ValueError(f"--output must end in .parquet, got {args.output}")

@@ -9,6 +9,7 @@ The driver then streams the batch files into `mitigations.parquet` and adds coun
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass
 
 import pandas as pd
@@ -107,6 +108,7 @@ def run_mitigation(options: MitigationOptions) -> dict:
     row gets a result; the summary's counts."""
     if options.batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {options.batch_size}")
+    start = time.monotonic()
     folder = RunFolder.at(options.run_dir)
     summary = folder.summary()
     stage, target = stage_for_run(summary, options, folder)
@@ -127,7 +129,7 @@ def run_mitigation(options: MitigationOptions) -> dict:
         "flagged": flagged, "distinct_captions": int(rows["same_as"].isna().sum()), "ok": counts["ok"],
         "failed": flagged - counts["ok"],
         "rewrite_under_threshold": counts["rewrite_converged"],
-        "embedding_under_threshold": counts["embedding_converged"],
+        "embedding_under_threshold": counts["embedding_converged"], "seconds": round(time.monotonic() - start, 3),
     }
     storage.write_json(folder.fs, folder.path("summary.json"), summary)
     log.info("mitigated %d flagged rows: %s", flagged, summary["mitigation"])

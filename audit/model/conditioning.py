@@ -11,9 +11,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from audit.model.token_ids import TokenIds, tokenize
-
-SDXL_PIPELINE = "StableDiffusionXLPipeline"
+from audit.model.token_ids import TokenIds, token_limit, tokenize
 
 
 @dataclass(frozen=True)
@@ -60,17 +58,6 @@ class TextStates:
         """Rows of several conditionings of one model, in order."""
         pooled = None if parts[0].pooled is None else torch.cat([p.pooled for p in parts])
         return TextStates(torch.cat([p.tokens for p in parts]), pooled, parts[0].time_ids)
-
-
-LIMIT_SENTINEL = 100_000  # tokenizers without a limit report a huge model_max_length
-
-
-def token_limit(tokenizer: object, encoder_config: object) -> int:
-    """The token limit the scorer truncates to: the tokenizer's, else the text encoder's position count."""
-    limit = int(getattr(tokenizer, "model_max_length", 77))
-    if limit > LIMIT_SENTINEL:
-        limit = int(getattr(encoder_config, "max_position_embeddings", 77))
-    return limit
 
 
 class TextConditioning:

@@ -5,7 +5,7 @@ import torch
 from diffusers import UNet2DConditionModel
 from torch.utils.flop_counter import FlopCounterMode
 
-from audit.model.loader import is_local
+from audit.model.source import is_local
 
 TOKENS = 77
 

@@ -6,7 +6,6 @@ with added conditioning. The VAE is never loaded: scoring works on pure-noise la
 from __future__ import annotations
 
 import json
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,16 +15,13 @@ import transformers
 from diffusers import DDIMScheduler, UNet2DConditionModel
 from transformers import AutoTokenizer
 
-from audit.model.conditioning import SDXL_PIPELINE, SDXLConditioning, TextConditioning, check_added_width
+from audit.model.conditioning import SDXLConditioning, TextConditioning, check_added_width
+from audit.model.families import SDXL_PIPELINE
+from audit.model.source import DEFAULT_MODEL, ModelLoadError, is_local
+
+__all__ = ["DEFAULT_MODEL", "ModelLoadError", "is_local", "load_model"]  # the source helpers are re-exported here
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "assets" / "canary")
-
-
-class ModelLoadError(ValueError):
-    """The model source cannot be loaded as a text-to-image diffusion pipeline."""
-
-
 @dataclass
 class ModelComponents:
     """What the score needs from a pipeline, already on its device and dtype."""
@@ -98,15 +94,6 @@ def _load_errors(source: str, allow_pickle: bool):
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         hint = "" if allow_pickle or "safetensors" not in str(err) else " (only safetensors weights load unless --allow-pickle)"
         raise ModelLoadError(f"{source}: {first}{hint}") from None
-
-
-def is_local(source: str) -> bool:
-    """True for a model folder, False for a hub id; ModelLoadError for a path that names no folder."""
-    if os.path.isdir(source):
-        return True
-    if source.startswith(("/", ".", "~")) or source.count("/") != 1:
-        raise ModelLoadError(f"{source}: no such model folder")
-    return False
 
 
 def load_model(source: str | None = None, device: str = "auto", dtype: str = "auto",

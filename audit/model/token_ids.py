@@ -12,6 +12,15 @@ import numpy as np
 from tokenizers import Tokenizer
 
 PROBES = ("", "a photo of a cat", "Ünïcödé café ☕ 東京 " * 3, " ".join(f"word{i}" for i in range(200)))
+LIMIT_SENTINEL = 100_000  # tokenizers without a limit report a huge model_max_length
+
+
+def token_limit(tokenizer: object, encoder_config: object) -> int:
+    """The token limit the scorer truncates to: the tokenizer's, else the text encoder's position count."""
+    limit = int(getattr(tokenizer, "model_max_length", 77))
+    if limit > LIMIT_SENTINEL:
+        limit = int(getattr(encoder_config, "max_position_embeddings", 77))
+    return limit
 
 
 class TokenIds:

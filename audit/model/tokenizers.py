@@ -6,8 +6,8 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer
 
-from audit.model.conditioning import token_limit
-from audit.model.loader import DEFAULT_MODEL, ModelLoadError, is_local
+from audit.model.source import DEFAULT_MODEL, ModelLoadError, is_local
+from audit.model.token_ids import token_limit
 
 
 def _components(source: str) -> dict:

@@ -1,4 +1,4 @@
-"""The scoring actor of the scan pipeline, and the stage's run parameters computed where the actors run."""
+"""The scoring actor of the scan pipeline (`--no-dedup`): every read row scored."""
 from __future__ import annotations
 
 import time
@@ -8,7 +8,6 @@ import pyarrow as pa
 
 from audit import schemas
 from audit.cluster.actors import StageActor
-from audit.scoring.stage import ScoreStage
 
 
 class ScorerActor(StageActor):
@@ -19,9 +18,3 @@ class ScorerActor(StageActor):
         scored = self.stage.process(batch)
         scored["seconds"] = (time.perf_counter() - start) / max(len(scored), 1)
         return pa.Table.from_pandas(scored[schemas.SCORED.names], schema=schemas.SCORED, preserve_index=False)
-
-
-def describe_stage(stage: ScoreStage) -> dict:
-    """The stage's run parameters (`ScoreStage.metadata`), computed where the actors will run."""
-    stage.setup()
-    return stage.metadata()

@@ -25,16 +25,18 @@ class ScanOptions:
     unit_rows: int = 100_000
     gpu_wait: float = 0.0  # seconds to wait for GPU nodes when the cluster has too few (autoscaling clusters)
     dedup: bool = True  # score each distinct caption key once across all inputs (False: every row)
+    small_scan_rows: int = 100_000  # dedup: key, count and join in the driver when the scan has at most these rows
 
 
 @dataclass
 class Scored:
     """What a scan's scoring step did: shard id -> reason for shards that failed, the actors' seconds, the shards
     read and scored before this run (dedup: keyed before; their dup_counts may be filled again), the sources
-    scored again because they changed, and dedup's counts (None without)."""
+    scored again because they changed, the captions the model scored, and dedup's counts (None without)."""
 
     failures: dict[str, str]
     model_seconds: float
     resumed: set[str]
     changed: list[str]
+    captions: int = 0
     dedup: dict | None = None

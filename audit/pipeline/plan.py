@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 from audit.model.flops import unet_flops
-from audit.model.loader import DEFAULT_MODEL
+from audit.model.source import DEFAULT_MODEL
 from audit.pipeline.dedup.estimate import distinct_fraction
 from audit.readers.counts import count_rows
 from audit.readers.inputs import expand_inputs

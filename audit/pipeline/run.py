@@ -7,20 +7,22 @@ finished shards each time, so it equals that of an uninterrupted run.
 from __future__ import annotations
 
 import logging
-import time
+
+import ray
 
 from audit.cluster.connect import connected
-from audit.cluster.pool import actor_options
+from audit.cluster.pool import PoolOptions, actor_options
 from audit.pipeline import resume
+from audit.pipeline.clock import PhaseClock
 from audit.pipeline.dedup.run import score_distinct_keys
-from audit.pipeline.options import ScanOptions
+from audit.pipeline.options import ScanOptions, Scored
 from audit.pipeline.placement import describe_on_pool
 from audit.pipeline.stream import score_every_row
-from audit.pipeline.summary import build_summary, timing
+from audit.pipeline.summary import build_summary, retime, timing
 from audit.pipeline.tracker import ProgressFn
 from audit.ranking.flagging import choose_flagging
 from audit.ranking.range_sort import rank_finished_shards
-from audit.readers.inputs import expand_inputs
+from audit.readers.inputs import Shard, expand_inputs
 from audit.readers.units import plan_units
 from audit.reports.html import write_html_report
 from audit.runfolder import storage
@@ -45,32 +47,43 @@ def _carry_or_drop_mitigations(folder: RunFolder, summary: dict) -> None:
         log.warning("removed %s: they came from an earlier report of other rows", ", ".join(dropped))
 
 
-def run_scan(options: ScanOptions, progress: ProgressFn | None = None) -> dict:
+def _score(folder: RunFolder, shards: list[Shard], options: ScanOptions, pool: PoolOptions, metadata: dict, host,
+           clock: PhaseClock, progress: ProgressFn | None) -> tuple[Scored, dict]:
+    """Check the run parameters against the folder's, then score the shards; what was scored and the
+    parameters."""
+    warn_uncalibrated(Profile(**metadata["profile"]), metadata["model"])  # the actors' warnings go to Ray's log
+    params = score_params(metadata, options.caption_column, options.caption_field) | {"dedup": options.dedup}
+    check_or_store(folder, params)
+    score = score_distinct_keys if options.dedup else score_every_row
+    log.info("%d shards to scan with %d actor(s) (%s)%s", len(shards), pool.size, pool.resources,
+             "" if options.dedup else ", every row scored (no dedup)")
+    return score(folder, shards, options, pool, metadata["batch_size"], host, clock, progress), params
+
+
+def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: PhaseClock | None = None) -> dict:
     """Scan `options.inputs` into `options.output`, calling `progress` while scoring; return the summary (also
-    written as summary.json). The report is written even when no row could be scored."""
-    start = time.monotonic()
+    written as summary.json). The report is written even when no row could be scored. `clock`: the command's
+    phases so far (default: a clock started now)."""
+    clock = clock or PhaseClock()
     folder = RunFolder.at(options.output)
     claim(folder)
     shards = plan_units(expand_inputs(options.inputs, exclude=folder.root), options.unit_rows)
     with locked(folder, "scan"), connected(options.address):
         pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
-        metadata = describe_on_pool(options.stage, pool, options.gpu_wait)
-        warn_uncalibrated(Profile(**metadata["profile"]), metadata["model"])  # the actors' warnings go to Ray's log
-        params = score_params(metadata, options.caption_column, options.caption_field) | {"dedup": options.dedup}
-        check_or_store(folder, params)
-        score = score_distinct_keys if options.dedup else score_every_row
-        log.info("%d shards to scan with %d actor(s) (%s)%s", len(shards), pool.size, pool.resources,
-                 "" if options.dedup else ", every row scored (no dedup)")
-        scoring_start = time.monotonic()
-        scored = score(folder, shards, options, pool, metadata["batch_size"], progress)
-        scoring_seconds = time.monotonic() - scoring_start
+        metadata, host = describe_on_pool(options.stage, pool, options.gpu_wait, folder.address)
+        try:
+            scored, params = _score(folder, shards, options, pool, metadata, host, clock, progress)
+        finally:
+            ray.kill(host)
+        clock.next("ranking")
         markers = resume.markers(folder, shards)
         rows_now = sum(m["rows"] for sid, m in markers if sid not in scored.resumed)
         flagging = choose_flagging(options.threshold, options.top_k, options.top_fraction, metadata["threshold"],
                                    sum(m["scored"] for _, m in markers))
         flagged = rank_finished_shards(folder, markers, flagging, metadata, options.rows_per_file)
         storage.remove_tree(folder.fs, folder.path("staging"))
-    times = timing(time.monotonic() - start, scoring_seconds, scored.model_seconds, rows_now, pool.size)
+    clock.next("reports")
+    times = timing(clock.record(), scored.model_seconds, rows_now, scored.captions, pool.size)
     summary = build_summary(shards, markers, scored.failures, len(scored.resumed), flagging, flagged, metadata, times)
     summary["shards"]["rescored_changed"] = scored.changed
     summary["dedup"] = scored.dedup
@@ -79,4 +92,11 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None) -> dict:
     _carry_or_drop_mitigations(folder, summary)
     storage.write_json(folder.fs, folder.path("summary.json"), summary)
     write_html_report(options.output)
+    return finish_timing(folder, summary, clock)
+
+
+def finish_timing(folder: RunFolder, summary: dict, clock: PhaseClock) -> dict:
+    """`summary` with its timing up to now, also written to summary.json (report.html keeps the phases it saw)."""
+    summary = summary | {"timing": retime(summary, clock.record())}
+    storage.write_json(folder.fs, folder.path("summary.json"), summary)
     return summary

@@ -13,6 +13,7 @@ from ray.data import ActorPoolStrategy
 from audit.cluster.pool import PoolOptions
 from audit.pipeline import resume
 from audit.pipeline.actors import ScorerActor
+from audit.pipeline.clock import PhaseClock
 from audit.pipeline.options import ScanOptions, Scored
 from audit.pipeline.parts import finalize_shard, write_parts
 from audit.pipeline.read_stage import read_shards
@@ -55,11 +56,15 @@ def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, poo
 
 
 def score_every_row(folder: RunFolder, shards: list[Shard], options: ScanOptions, pool: PoolOptions,
-                    batch_size: int, progress: ProgressFn | None = None) -> Scored:
-    """`--no-dedup`: score every row of the shards not finished before (or whose input changed since)."""
+                    batch_size: int, host, clock: PhaseClock, progress: ProgressFn | None = None) -> Scored:
+    """`--no-dedup`: score every row of the shards not finished before (or whose input changed since). `host`,
+    the actor that gave the run parameters, is killed first: the pool takes its resources."""
+    ray.kill(host)
     done, changed = resume.still_valid(resume.markers(folder, shards), shards)
     for source in changed:
         log.warning("%s changed (or vanished) since it was scored: scoring it again", source)
     todo = [s for s in shards if s.shard_id not in done]
+    clock.next("scoring")
     failures, seconds = score_shards(folder, todo, options, pool, batch_size, progress) if todo else ({}, 0.0)
-    return Scored(failures, seconds, done, changed)
+    scored = sum(m["scored"] for _, m in resume.markers(folder, todo))
+    return Scored(failures, seconds, done, changed, scored)

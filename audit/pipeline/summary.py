@@ -7,15 +7,25 @@ from audit.ranking.flagging import Flagging
 from audit.readers.inputs import Shard
 from audit.readers.status import OK
 
+SCORING_PHASES = ("keying", "counting", "scoring", "joining")
 
-def timing(wall: float, scoring: float, model: float, rows: int, actors: int) -> dict:
-    """Wall time; the scoring pipeline's time and rate (with actor start-up and model loading); the model time
-    summed over actors and the rate per actor in it, which is what a longer run approaches."""
-    return {"wall_seconds": round(wall, 3), "scoring_seconds": round(scoring, 3), "rows_this_run": rows,
-            "captions_per_second": round(rows / scoring, 2) if rows and scoring > 0 else None,
-            "model_seconds": round(model, 3), "actors": actors,
-            "model_captions_per_second": round(rows / model, 2) if rows and model > 0 else None,
-            "startup_seconds": round(max(scoring - model / actors, 0.0), 3)}
+
+def timing(clock: dict, model_seconds: float, rows: int, captions: int, actors: int) -> dict:
+    """Wall seconds and their phases (`PhaseClock.record`); rows read this run per wall second; the captions the
+    model scored this run (dedup: distinct keys), the model's seconds summed over actors, and captions per second
+    per actor in the model, which is what a longer run approaches."""
+    wall, phases = clock["wall_seconds"], clock["phases"]
+    return {"wall_seconds": wall, "phases": phases, "rows_this_run": rows,
+            "rows_per_second": round(rows / wall, 2) if rows and wall > 0 else None,
+            "scoring_seconds": round(sum(phases.get(p, 0.0) for p in SCORING_PHASES), 3),
+            "captions_scored": captions, "model_seconds": round(model_seconds, 3), "actors": actors,
+            "model_captions_per_second": round(captions / model_seconds, 2) if captions and model_seconds > 0 else None}
+
+
+def retime(summary: dict, clock: dict) -> dict:
+    """`summary`'s timing with the wall seconds and phases of `clock` (taken later than the summary was built)."""
+    t = summary["timing"]
+    return timing(clock, t["model_seconds"], t["rows_this_run"], t["captions_scored"], t["actors"])
 
 
 def build_summary(shards: list[Shard], markers: list[tuple[str, dict]], failures: dict[str, str], resumed: int,

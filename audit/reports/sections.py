@@ -29,6 +29,13 @@ def _dedup(d: dict | None) -> str:
             f"{d['keys_scored_this_run']:,} keys scored in this run")
 
 
+def _time(t: dict) -> str:
+    """Where the run's time went, phase by phase, as far as the run had got when the page was written."""
+    phases = ", ".join(f"{text(name)} {seconds:,.1f} s" for name, seconds in (t.get("phases") or {}).items())
+    return (f"{t['wall_seconds']:,.1f} s wall ({phases or 'no phases recorded'}); {t.get('model_seconds', 0):,.2f} s "
+            f"in the model for {t.get('captions_scored', 0):,} captions; {t['rows_this_run']:,} rows read in this run")
+
+
 def summary(s: dict, guide_href: str | None = None) -> str:
     """Headline counts, a note on the canary model, then model, score, flagging, shard and timing details."""
     p, t, rule, shards = s["score_parameters"], s["timing"], s["flagging"], s["shards"]
@@ -54,9 +61,7 @@ def summary(s: dict, guide_href: str | None = None) -> str:
         ("not scored by reason", reasons),
         ("shards", f"{shards['total']:,} total, {shards['finished']:,} finished ({shards['resumed']:,} from an "
                    f"earlier run), {len(shards['failed']):,} failed"),
-        ("time", f"{t['wall_seconds']:,.1f} s wall, {t['scoring_seconds']:,.1f} s scoring pipeline (with actor "
-                 f"start-up and model loading), {t.get('model_seconds', 0):,.2f} s in the model; "
-                 f"{t['rows_this_run']:,} rows scored in this run"),
+        ("time", _time(t)),
         ("dedup", _dedup(s.get("dedup"))),
         ("tool", f"audit {text(p.get('version'))}"),
     ]

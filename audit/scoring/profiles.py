@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from audit.model.conditioning import SDXL_PIPELINE
+from audit.model.families import SDXL_PIPELINE
 
 log = logging.getLogger(__name__)
 

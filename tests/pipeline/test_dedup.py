@@ -56,12 +56,21 @@ def token_counts(model, frame: pd.DataFrame) -> pd.Series:
     return seqs.map(seqs.value_counts())
 
 
+WHERE = {"in the driver": [], "on Ray Data": ["--small-scan-rows", "0"]}  # dedup's keying, counting and joining
+
+
+@pytest.fixture(scope="module", params=list(WHERE))
+def where(request) -> list[str]:
+    return WHERE[request.param]
+
+
 @pytest.fixture(scope="module")
-def runs(local_ray, tiny_eps, inputs, tmp_path_factory):
+def runs(local_ray, tiny_eps, inputs, tmp_path_factory, where):
     files = sorted(inputs.glob("part-*.parquet"))
     base = tmp_path_factory.mktemp("dedup")
-    dedup = scan(tiny_eps, base / "dedup", files, "--top-k", "20")
+    dedup = scan(tiny_eps, base / "dedup", files, "--top-k", "20", *where)
     plain = scan(tiny_eps, base / "plain", files, "--no-dedup", "--top-k", "20")
+    assert dedup["dedup"]["steps_in_driver"] == (not where)
     return base, dedup, plain
 
 
@@ -85,9 +94,10 @@ def test_dup_count_is_the_count_of_truncated_token_sequences(runs, tiny_eps):
     assert ok.groupby("caption_key")["score"].nunique().eq(1).all()
     assert ok.groupby("caption_key")["dup_count"].first().sum() == len(ok)
     distinct = ok["caption_key"].nunique()
-    assert set(summary["dedup"]["step_seconds"]) == {"keying", "counting", "scoring", "joining"}
-    assert summary["dedup"] | {"generation": None, "step_seconds": None} == {
-        "generation": None, "step_seconds": None, "distinct_keys": distinct, "keyed_rows": len(ok),
+    assert list(summary["timing"]["phases"]) == ["start-up", "keying", "counting", "scoring", "joining", "ranking",
+                                                  "reports"]
+    assert summary["dedup"] | {"generation": None, "steps_in_driver": None} == {
+        "generation": None, "steps_in_driver": None, "distinct_keys": distinct, "keyed_rows": len(ok),
         "duplicate_rows": len(ok) - distinct,
         "scoring_saved": round((len(ok) - distinct) / len(ok), 6), "keys_scored_this_run": distinct}
 
@@ -100,22 +110,31 @@ def test_unscorable_rows_keep_their_status_and_get_no_key(runs):
     assert bad["dup_count"].isna().all() and bad["caption_key"].isna().all() and bad["score"].isna().all()
 
 
-def test_rerun_scores_nothing_and_a_new_input_only_its_new_keys(runs, tiny_eps, inputs, tmp_path):
+def test_captions_per_second_counts_the_distinct_captions_the_model_scored(runs):
+    _, summary, _ = runs
+    t = summary["timing"]
+    assert t["captions_scored"] == summary["dedup"]["distinct_keys"] < summary["rows_scored"]
+    assert t["model_captions_per_second"] == round(t["captions_scored"] / t["model_seconds"], 2)
+    assert t["rows_per_second"] == round(summary["rows_read"] / t["wall_seconds"], 2)
+    assert abs(sum(t["phases"].values()) - t["wall_seconds"]) <= 0.05 * t["wall_seconds"]
+
+
+def test_rerun_scores_nothing_and_a_new_input_only_its_new_keys(runs, tiny_eps, inputs, tmp_path, where):
     base, first, _ = runs
     files = sorted(inputs.glob("part-*.parquet"))
-    again = scan(tiny_eps, base / "dedup", files, "--top-k", "20")
+    again = scan(tiny_eps, base / "dedup", files, "--top-k", "20", *where)
     assert again["dedup"]["keys_scored_this_run"] == 0 and again["shards"]["resumed"] == 3
     assert again["timing"]["rows_this_run"] == 0
 
     grown = tmp_path / "grown"
     shutil.copytree(base / "dedup", grown)
-    more = scan(tiny_eps, grown, [*files, inputs / "more.txt"])
+    more = scan(tiny_eps, grown, [*files, inputs / "more.txt"], *where)
     assert more["dedup"]["keys_scored_this_run"] == 1  # only "a new caption" is new; the rest reuse key scores
     rows = report(grown)
     ok = rows[rows["status"] == "ok"]
     assert ok["dup_count"].tolist() == token_counts(tiny_eps, ok).tolist()
     assert ok.loc[ok["caption"] == caption(0), "dup_count"].iloc[0] == 3 * 2 + 1
-    fresh = scan(tiny_eps, tmp_path / "fresh", [*files, inputs / "more.txt"])
+    fresh = scan(tiny_eps, tmp_path / "fresh", [*files, inputs / "more.txt"], *where)
     assert fresh["dedup"]["distinct_keys"] == more["dedup"]["distinct_keys"]
     pd.testing.assert_frame_equal(rows, report(tmp_path / "fresh"))
 
@@ -145,6 +164,6 @@ def test_report_page_top_and_final_block_show_duplication(runs, capsys):
     flagged = pd.read_parquet(base / "dedup" / "flagged.parquet")
     assert [int(line.split()[4]) for line in lines[1:-1]] == flagged["dup_count"].tolist()[:50]
 
-    block = final_block(summary, str(base / "dedup"), None, 1.0, 0, "complete")
+    block = final_block(summary, str(base / "dedup"), None, 0, "complete")
     assert f"dedup:    {distinct:,} distinct captions among 66 scorable rows, {66 - distinct:,} duplicates" in \
         "\n".join(block)

@@ -79,10 +79,10 @@ def test_default_device_puts_one_actor_on_each_logical_gpu(ray_with_logical_gpus
     assert (meta["device"], meta["dtype"]) == ("cpu", "float32")
 
 
-def test_cuda_without_cuda_behind_the_gpus_fails_with_the_loaders_reason(ray_with_logical_gpus, tiny_eps):
+def test_cuda_without_cuda_behind_the_gpus_fails_with_the_loaders_reason(ray_with_logical_gpus, tiny_eps, tmp_path):
     pool = actor_options("cuda", 1, None)
     with pytest.raises(ValueError, match="CUDA is not available"):
-        describe_on_pool(ScoreStage(model=str(tiny_eps), device="cuda"), pool, gpu_wait=0)
+        describe_on_pool(ScoreStage(model=str(tiny_eps), device="cuda"), pool, 0, str(tmp_path))
 
 
 @pytest.mark.timeout(60)  # the failure this guards against is a scan that waits forever
@@ -96,7 +96,7 @@ def test_cuda_on_a_cluster_without_gpus_fails_in_one_line(ray_without_gpus, tiny
 
 
 @pytest.mark.timeout(60)
-def test_gpu_wait_gives_up_after_the_wait(ray_without_gpus, tiny_eps):
+def test_gpu_wait_gives_up_after_the_wait(ray_without_gpus, tiny_eps, tmp_path):
     pool = actor_options("cuda", None, None)
     with pytest.raises(PlacementError, match=r"has 0, still after 0.5 s"):
-        describe_on_pool(ScoreStage(model=str(tiny_eps), device="cuda"), pool, gpu_wait=0.5)
+        describe_on_pool(ScoreStage(model=str(tiny_eps), device="cuda"), pool, 0.5, str(tmp_path))

@@ -1,5 +1,6 @@
 """Dedup, phase 2: count the rows of each distinct caption key (Ray Data groupby), leave out keys scored by an
-earlier run (anti-join with key_scores/), and score the rest once each on the actor pool."""
+earlier run (anti-join with key_scores/), and score the rest once each on the actor pool (local.py does the
+counting and the anti-join in the driver for small scans)."""
 from __future__ import annotations
 
 import hashlib
@@ -68,15 +69,20 @@ class KeyScorerActor(StageActor):
         return pd.DataFrame({"rows": [len(batch)], "seconds": [seconds]})
 
 
-def score_new_keys(folder: RunFolder, counts: ray.data.Dataset, options: ScanOptions, pool: PoolOptions,
-                   batch_size: int, progress: ProgressFn | None) -> tuple[int, float]:
-    """Score the keys of `counts` that key_scores/ lacks; return how many were scored and the actors' seconds."""
+def unscored_keys(folder: RunFolder, counts: ray.data.Dataset) -> ray.data.Dataset:
+    """The keys of `counts` that key_scores/ lacks (an anti-join with the keys scored by earlier runs)."""
     scored_files = storage.list_files(folder.fs, folder.path("key_scores"), ".parquet")
-    todo = counts
-    if scored_files:
-        scored = read_columns(folder, scored_files, ["caption_key"])
-        todo = counts.join(scored, join_type="left_anti", num_partitions=partitions(counts.count()),
-                           on=("caption_key",)).materialize()
+    if not scored_files:
+        return counts
+    scored = read_columns(folder, scored_files, ["caption_key"])
+    return counts.join(scored, join_type="left_anti", num_partitions=partitions(counts.count()),
+                       on=("caption_key",)).materialize()
+
+
+def score_keys(folder: RunFolder, todo: ray.data.Dataset, options: ScanOptions, pool: PoolOptions, batch_size: int,
+               progress: ProgressFn | None) -> tuple[int, float]:
+    """Score each key of `todo` (caption_key, caption) once on the actor pool into key_scores/; return how many
+    were scored and the actors' seconds."""
     total = todo.count()
     if not total:
         return 0, 0.0

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Iterator
 
+import pyarrow as pa
 import pyarrow.compute as pc
+import ray
 import ray.data
 
 from audit.cluster.pool import PoolOptions
 from audit.pipeline import resume
-from audit.pipeline.dedup.distinct import key_counts, score_new_keys
+from audit.pipeline.clock import PhaseClock
+from audit.pipeline.dedup import local
+from audit.pipeline.dedup.distinct import key_counts, score_keys, unscored_keys
 from audit.pipeline.dedup.fill import fill_units, generation
 from audit.pipeline.dedup.keying import key_units
 from audit.pipeline.options import ScanOptions, Scored
@@ -40,8 +42,19 @@ def _key(folder: RunFolder, todo: list[Shard], options: ScanOptions, progress: P
                               units_done=units, units=len(todo), stage="reading and keying"))
 
 
-def _stats(folder: RunFolder, keyed: dict[str, dict], generation_id: str, counts: ray.data.Dataset | None,
-           scored: int) -> dict:
+Counts = "pa.Table | ray.data.Dataset"  # distinct keys with dup_count and caption: in the driver, or on Ray
+
+
+def _counts(folder: RunFolder, shard_ids: list[str], rows: int, here: bool) -> Counts:
+    return local.key_counts_here(folder, shard_ids) if here else key_counts(folder, shard_ids, rows)
+
+
+def _length(counts: Counts) -> int:
+    return counts.num_rows if isinstance(counts, pa.Table) else counts.count()
+
+
+def _stats(folder: RunFolder, keyed: dict[str, dict], generation_id: str, counts: Counts | None, scored: int,
+           here: bool) -> dict:
     """Distinct keys, keyed and duplicate rows, the fraction of scoring saved; kept in key_counts.json so a
     run that has nothing to redo still reports them."""
     path = folder.path("key_counts.json")
@@ -49,26 +62,40 @@ def _stats(folder: RunFolder, keyed: dict[str, dict], generation_id: str, counts
     if counts is None and stored.get("generation") == generation_id:
         return stored | {"keys_scored_this_run": scored}
     rows = sum(m["keyed"] for m in keyed.values())
-    keys = (counts or key_counts(folder, list(keyed), rows)).count() if rows else 0
+    keys = _length(_counts(folder, list(keyed), rows, here) if counts is None else counts) if rows else 0
     stats = {"generation": generation_id, "distinct_keys": keys, "keyed_rows": rows, "duplicate_rows": rows - keys,
              "scoring_saved": round((rows - keys) / rows, 6) if rows else 0.0}
     storage.write_json(folder.fs, path, stats)
     return stats | {"keys_scored_this_run": scored}
 
 
+def _score(folder: RunFolder, counts: Counts, here: bool, host, options: ScanOptions, pool: PoolOptions,
+           batch_size: int, progress: ProgressFn | None) -> tuple[int, float]:
+    """Score the keys of `counts` not scored before: on `host` for a small scan with a one-actor pool, else on
+    the pool (`host` is then killed first, to free its resources)."""
+    if here and pool.size == 1:
+        return local.score_on_host(host, local.unscored_here(folder, counts), batch_size, progress)
+    ray.kill(host)
+    todo = ray.data.from_arrow(local.unscored_here(folder, counts)) if here else unscored_keys(folder, counts)
+    return score_keys(folder, todo, options, pool, batch_size, progress)
+
+
 def score_distinct_keys(folder: RunFolder, shards: list[Shard], options: ScanOptions, pool: PoolOptions,
-                        batch_size: int, progress: ProgressFn | None = None) -> Scored:
+                        batch_size: int, host, clock: PhaseClock, progress: ProgressFn | None = None) -> Scored:
     """Key the shards not keyed before (or whose input changed), score each distinct key of the scan once, and
-    fill every unit whose dup_counts are not those of this scan's keys."""
+    fill every unit whose dup_counts are not those of this scan's keys. `host`: the pool's first actor
+    (placement.HostActor)."""
     keyed_before, changed = resume.still_valid(resume.markers(folder, shards, folder.keyed_ids(), folder.keyed),
                                                shards)
     for source in changed:
         log.warning("%s changed (or vanished) since it was scored: scoring it again", source)
     todo = [s for s in shards if s.shard_id not in keyed_before]
     resume.clear(folder, [s.shard_id for s in todo])
-    clock = Steps()
     if todo:
-        with clock("keying"):
+        clock.next("keying")
+        if all(s.rows is not None for s in todo) and sum(s.rows for s in todo) <= options.small_scan_rows:
+            local.key_here(folder, todo, options, progress)
+        else:
             _key(folder, todo, options, progress)
     failures = resume.failures(folder, [s.shard_id for s in todo])
     keyed = dict(resume.markers(folder, shards, folder.keyed_ids(), folder.keyed))
@@ -79,30 +106,24 @@ def score_distinct_keys(folder: RunFolder, shards: list[Shard], options: ScanOpt
     for sid in finished:
         if sid not in current:
             storage.remove_file(folder.fs, folder.done(sid))
+    rows = sum(m["keyed"] for m in keyed.values())
+    here = sum(m["rows"] for m in keyed.values()) <= options.small_scan_rows
     if not stale:
-        stats = _stats(folder, keyed, generation_id, None, 0)
-        return Scored(failures, 0.0, keyed_before, changed, stats | {"step_seconds": clock.seconds})
-    rows, scored, seconds, counts = sum(m["keyed"] for m in keyed.values()), 0, 0.0, None
+        stats = _stats(folder, keyed, generation_id, None, 0, here)
+        return Scored(failures, 0.0, keyed_before, changed, 0, stats | {"steps_in_driver": here})
+    scored, seconds, counts = 0, 0.0, None
     if rows:
-        with clock("counting"):
-            counts = key_counts(folder, list(keyed), rows)
-        with clock("scoring"):
-            scored, seconds = score_new_keys(folder, counts, options, pool, batch_size, progress)
-    with clock("joining"):
-        fill_units(folder, stale, counts, generation_id, sum(keyed[s]["rows"] for s in stale), progress)
+        clock.next("counting")
+        counts = _counts(folder, list(keyed), rows, here)
+        clock.next("scoring")
+        scored, seconds = _score(folder, counts, here, host, options, pool, batch_size, progress)
+    clock.next("joining")
+    stale_rows = sum(keyed[s]["rows"] for s in stale)
+    if here:
+        counts = local.key_counts_here(folder, []) if counts is None else counts
+        local.fill_here(folder, stale, counts, generation_id, stale_rows, progress)
+    else:
+        fill_units(folder, stale, counts, generation_id, stale_rows, progress)
     failures |= resume.failures(folder, stale)
-    stats = _stats(folder, keyed, generation_id, counts, scored)
-    return Scored(failures, seconds, keyed_before, changed, stats | {"step_seconds": clock.seconds})
-
-
-class Steps:
-    """Wall seconds of each step of a run (summary.json: dedup.step_seconds), to see where time goes."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        start = time.monotonic()
-        yield
-        self.seconds[name] = round(time.monotonic() - start, 3)
+    stats = _stats(folder, keyed, generation_id, counts, scored, here)
+    return Scored(failures, seconds, keyed_before, changed, scored, stats | {"steps_in_driver": here})

@@ -1,0 +1,21 @@
+"""Where a model comes from (the bundled canary, a local folder or a hub id), importable without torch: keying,
+planning and the CLI's parser need it, not the model."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "assets" / "canary")
+
+
+class ModelLoadError(ValueError):
+    """The model source cannot be loaded as a text-to-image diffusion pipeline."""
+
+
+def is_local(source: str) -> bool:
+    """True for a model folder, False for a hub id; ModelLoadError for a path that names no folder."""
+    if os.path.isdir(source):
+        return True
+    if source.startswith(("/", ".", "~")) or source.count("/") != 1:
+        raise ModelLoadError(f"{source}: no such model folder")
+    return False
