@@ -1,7 +1,7 @@
 """Benchmark of `scan`: captions/s with 1 and 2 actors, driver peak RSS at two input sizes, and the
 overhead of the Ray path over the in-process `score` command on the same captions.
 
-`captions_per_s` counts pipeline start-up (actor model loads); `marginal_captions_per_s_1_actor`, from
+`rows_per_s_scoring` counts pipeline start-up (actor model loads); `marginal_captions_per_s_1_actor`, from
 the difference between the two sizes, is the steady-state rate.
 
     python jobs/bench_scan.py --model PATH                                  # 50k / 200k rows, 10k overhead

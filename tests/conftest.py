@@ -95,6 +95,6 @@ def ray_with_state_api() -> str:
     """
     import ray
 
-    context = ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False, _node_ip_address="127.0.0.1")
+    context = ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False, _node_ip_address="127.0.0.1")
     yield f"http://{context.dashboard_url}"
     ray.shutdown()

@@ -23,7 +23,7 @@ def connected(address: str | None) -> Iterator[None]:
         ray.init(address=address, log_to_driver=False)
     else:
         # a private instance listens on loopback only: nothing of it is reachable from the network
-        ray.init(include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     if on_sigterm is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_sigterm)  # ray.init sets its own (sys.exit), unlike Ctrl-C
     try:

@@ -13,7 +13,7 @@ from builders import write_laion, write_tar
 @pytest.fixture(scope="module")
 def local_ray() -> str:
     """A Ray instance for the module's in-process scans (a scan reuses this process's connection); its address."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 

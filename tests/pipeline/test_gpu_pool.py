@@ -37,14 +37,14 @@ class RecordingScorer(KeyScorerActor):
 @pytest.fixture
 def ray_with_logical_gpus():
     """A local Ray with 2 logical GPUs (no CUDA behind them) and CPUs for two 1-CPU actors plus read tasks."""
-    ray.init(num_cpus=3, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=3, num_gpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 
 
 @pytest.fixture
 def ray_without_gpus():
-    ray.init(num_cpus=1, num_gpus=0, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=1, num_gpus=0, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 

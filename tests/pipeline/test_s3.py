@@ -39,7 +39,7 @@ def s3():
     fs = pafs.S3FileSystem(endpoint_override=env["AWS_ENDPOINT_URL"], allow_bucket_creation=True)
     for bucket in ("inputs", "results"):
         fs.create_dir(bucket)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield fs
     ray.shutdown()
     server.stop()
