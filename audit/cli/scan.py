@@ -28,10 +28,13 @@ output folder: scores/ and done/ per shard, report/ (Parquet dataset sorted by r
 summary.json, report.html and plots/ (rewrite them with `report`). Run the same command again to
 resume: finished shards are skipped.
 
-memory: the driver keeps per-shard bookkeeping only, never rows; the ranking is a range-partitioned
-sort in Ray tasks (one per shard, then one per report file of about --rows-per-file rows).
+memory: the driver keeps per-shard bookkeeping only, never rows (except a scan of at most --small-scan-rows
+rows, which it keys, counts and joins itself); the ranking is a range-partitioned sort in Ray tasks (one per
+shard, then one per report file of about --rows-per-file rows).
 
-console: one progress line (rows, rows/s, ETA), then where the report is and the exit status. Ray's own
+console: one progress line (rows, rows/s, ETA), then counts, speed (captions/s the model scored per actor,
+rows/s end to end), the time of each phase (summary.json: timing.phases, adding up to the wall time), where
+the report is and the exit status. Ray's own
 output goes to logs/scan.log in the output folder (a temporary file for s3:// gs:// outputs); -v / --verbose
 (before `scan`) shows it and our logs on the terminal instead.
 

@@ -39,7 +39,10 @@ def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, 
     assert [line for line in lines if line.startswith("exit ")] == [f"exit {code}:   " + reason.format(input=given)]
     assert lines[-1] == f"report:   {out}/report.html" and (out / "report.html").stat().st_size > 1000
     assert done.stdout == "" and not any(noise in done.stderr for noise in RAY_NOISE)
-    assert len(lines) <= 10  # a progress line per step (3), counts, (speed), (dedup), exit, log, folder, report
+    # a progress line per step (3), counts, (speed), time, (dedup), exit, log, folder, report
+    assert len(lines) <= 11
+    phases = next(line for line in lines if line.startswith("time:     ")).removeprefix("time:     ").split(", ")
+    assert [p.split()[0] for p in phases][:1] + [p.split()[0] for p in phases][-2:] == ["start-up", "ranking", "reports"]
     assert "Started a local Ray" not in (out / "logs" / "scan.log").read_text()  # it joined the test's Ray
     if case == "none flagged":
         assert "0 flagged" in done.stderr and "No rows were flagged." in (out / "report.html").read_text()
