@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     args = build_parser().parse_args(argv)
+    args.started = None if argv is None else time.monotonic()  # None: the process's start (its imports count)
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(SafeLines())
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler],

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     from audit.runfolder.folder import RunFolder
     from audit.runfolder.guard import claim
 
-    clock = PhaseClock(process_started())  # the command's wall time, imports included
+    clock = PhaseClock(args.started or process_started())  # the command's wall time (a program's: imports too)
     folder = RunFolder.at(args.output)
     claim(folder)  # before the console writes its log into the folder
     mitigation_failed = False
