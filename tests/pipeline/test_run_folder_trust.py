@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 
+import numpy as np
 import pandas as pd
-import pytest
 
 from audit.cli.main import main
 from tests.conftest import build_tiny_pipeline
+from tests.weights import rewrite_keeping_mtime, tensor_spans
 
 
 def scan(model, out, *inputs, extra=()) -> int:
@@ -40,15 +40,18 @@ def test_edited_input_is_rescored_and_vanished_input_fails(local_ray, tiny_eps, 
     assert set(pd.read_parquet(out / "report")["source"]) == {str(a)}
 
 
-def test_replaced_weights_under_the_same_path_refuse_a_resume(local_ray, tmp_path):
+def test_a_changed_tensor_under_the_same_path_and_mtime_refuses_a_resume(local_ray, tmp_path, capsys):
     model = build_tiny_pipeline(tmp_path / "model", seed=0)
     (tmp_path / "in.txt").write_text("a red cat\n")
     out = tmp_path / "run"
     assert scan(model, out, tmp_path / "in.txt") == 0
-    other = build_tiny_pipeline(tmp_path / "other", seed=5)  # same shapes and sizes, other weights
-    shutil.copy(other / "unet" / "diffusion_pytorch_model.safetensors", model / "unet")
-    with pytest.raises(ValueError, match="model_fingerprint"):
-        main(["-v", "scan", str(tmp_path / "in.txt"), "-o", str(out), "--model", str(model)])
+    weights = model / "text_encoder" / "model.safetensors"
+    spans = tensor_spans(weights)
+    start, end = spans[sorted(spans)[len(spans) // 2]]  # one tensor mid-file, as a text-encoder fine-tune changes it
+    scaled = (np.frombuffer(weights.read_bytes()[start:end], dtype=np.float32) * 1.01).astype(np.float32)
+    rewrite_keeping_mtime(weights, start, scaled.tobytes())
+    assert scan(model, out, tmp_path / "in.txt") == 2
+    assert "model_fingerprint" in capsys.readouterr().err
 
 
 def test_foreign_folder_is_refused_and_left_untouched(local_ray, tiny_eps, tmp_path, capsys):
