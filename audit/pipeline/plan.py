@@ -32,7 +32,7 @@ def plan_scan(inputs: list[str], model: str | None, unit_rows: int, rate: float 
         entry = files.setdefault(unit.source, {"source": unit.source, "kind": unit.kind, "rows": 0, "units": 0})
         entry["units"] += 1
         if unit.identity is None:
-            entry["rows"], entry["error"] = None, "file not found"
+            entry["rows"], entry["error"] = None, unit.error or "file not found"
         elif unit.rows is not None:
             entry["rows"] += unit.rows
         elif unit.kind == "parquet":

@@ -11,6 +11,7 @@ import pandas as pd
 
 from audit.cli.main import main
 from tests.conftest import build_tiny_pipeline
+from tests.permissions import permissions_enforced
 from tests.weights import rewrite_keeping_mtime, tensor_spans
 
 
@@ -138,3 +139,35 @@ def test_mitigate_refuses_a_folder_a_scan_is_using(local_ray, tiny_eps, tmp_path
     finally:
         owner.kill()
         owner.wait()
+
+
+def test_a_dropped_input_or_new_unit_rows_leaves_a_folder_that_check_passes(local_ray, tiny_eps, tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("a red cat\na blue dog\nan old tree\n")
+    b.write_text("a green kite\n")
+    out = tmp_path / "run"
+    assert scan(tiny_eps, out, a, b, extra=["--top-k", "1"]) == 0
+    assert scan(tiny_eps, out, a, extra=["--top-k", "1"]) == 0  # b dropped: its unit is no longer part of the scan
+    assert main(["check", str(out), "--max-flagged", "1"]) == 0
+    assert scan(tiny_eps, out, a, extra=["--top-k", "1", "--unit-rows", "1"]) == 0  # three units of a instead of one
+    assert main(["check", str(out), "--max-flagged", "1"]) == 0
+    assert len(list((out / "done").iterdir())) == len(list((out / "scores").iterdir())) == 3
+
+
+def test_an_unreadable_folder_is_a_failed_input_and_hidden_ones_are_never_entered(local_ray, tiny_eps, tmp_path):
+    data = tmp_path / "data"
+    for name in ("a.txt", "locked/b.txt", ".cache/c.txt"):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_text("a red cat\na blue dog\n")
+    for name in ("locked", ".cache"):
+        (data / name).chmod(0)
+    try:
+        with permissions_enforced():  # as a user, not root, would scan it
+            assert scan(tiny_eps, tmp_path / "run", data) == 3
+    finally:
+        for name in ("locked", ".cache"):
+            (data / name).chmod(0o755)
+    summary = summary_of(tmp_path / "run")
+    assert [(f["source"], f["reason"]) for f in summary["shards"]["failed"]] == [
+        (str(data / "locked"), f"InputError: {data / 'locked'}: cannot list this folder (Permission denied)")]
+    assert summary["rows_read"] == 2 and summary["shards"]["total"] == 2
