@@ -41,8 +41,11 @@ def scan(inputs: Sequence[str], output: str, stage: ScoreStage | None = None, **
     """Run `scan` (on RAY_ADDRESS or a private local Ray) and return its summary; `options`: ScanOptions fields."""
     from audit.pipeline.options import ScanOptions
     from audit.pipeline.run import run_scan
+    from audit.runfolder.guard import claim, locked
 
-    return run_scan(ScanOptions(inputs=list(inputs), output=output, stage=stage or ScoreStage(), **options))
+    claim(RunFolder.at(output))
+    with locked(RunFolder.at(output), "scan"):  # until report.html is written
+        return run_scan(ScanOptions(inputs=list(inputs), output=output, stage=stage or ScoreStage(), **options))
 
 
 def open_run(address: str) -> RunFolder:

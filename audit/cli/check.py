@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from audit.cli.lines import safe_line
 from audit.cli.options import at_least
 
 EPILOG = """\
@@ -28,5 +29,5 @@ def run(args: argparse.Namespace) -> int:
     from audit.reports.gate import check_run
 
     verdict = check_run(args.run_dir, args.max_flagged, args.max_failed_rows)
-    print(f"{'ok' if verdict.passed else 'fail'}: {verdict.reason}")
+    print(safe_line(f"{'ok' if verdict.passed else 'fail'}: {verdict.reason}"))
     return 0 if verdict.passed else 1

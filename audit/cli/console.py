@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, TextIO
 
+from audit.cli.lines import SafeLines, safe_line
 from audit.pipeline.tracker import Progress
 
 PROGRESS_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
@@ -36,8 +37,8 @@ def progress_text(p: Progress) -> str:
 
 
 class Console:
-    """Our lines on the terminal: the progress line rewritten in place on a TTY, else printed every
-    PROGRESS_EVERY seconds and at the end (unless its counts are unchanged); then plain lines."""
+    """Our lines on the terminal, each through `safe_line`: the progress line rewritten in place on a TTY, else
+    printed every PROGRESS_EVERY seconds and at the end (unless its counts are unchanged); then plain lines."""
 
     def __init__(self, stream: TextIO, tty: bool, log_file: str | None = None):
         self.stream, self.tty, self.log_file = stream, tty, log_file
@@ -46,14 +47,14 @@ class Console:
 
     def progress(self, p: Progress) -> None:
         if self.tty:
-            self.stream.write("\r" + progress_text(p) + "\x1b[K")
+            self.stream.write("\r" + safe_line(progress_text(p)) + "\x1b[K")
             self.open_line = True
             if p.final:
                 self._end_line()
         elif (p.final or time.monotonic() - self.last_line >= PROGRESS_EVERY) and \
                 (p.stage, p.units_done, p.rows) != self.last_counts:  # no second line for the same counts
             self.last_counts = (p.stage, p.units_done, p.rows)
-            self.stream.write(progress_text(p) + "\n")
+            self.stream.write(safe_line(progress_text(p)) + "\n")
             self.last_line = time.monotonic()
         self.stream.flush()
 
@@ -64,7 +65,7 @@ class Console:
 
     def line(self, text: str) -> None:
         self._end_line()
-        self.stream.write(text + "\n")
+        self.stream.write(safe_line(text) + "\n")
         self.stream.flush()
 
 
@@ -96,10 +97,13 @@ class _Ours(logging.Filter):
 
 @contextmanager
 def _routed_logging(log, console: TextIO) -> Iterator[None]:
-    """While inside: every log record to the log file, our warnings and errors to the console too."""
+    """While inside: every log record to the log file, our warnings and errors to the console too, each line
+    through `safe_line`."""
     root = logging.getLogger()
     saved = root.handlers[:]
     to_file, to_console = logging.StreamHandler(log), logging.StreamHandler(console)
+    for handler in (to_file, to_console):
+        handler.addFilter(SafeLines())
     to_file.setFormatter(logging.Formatter(LOG_FORMAT))
     to_console.setLevel(logging.WARNING)
     to_console.addFilter(_Ours())

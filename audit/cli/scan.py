@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from audit.cli.lines import safe_lines
 from audit.cli.mitigate import add_mitigation_options, mitigate_run
 from audit.cli.mitigate import options_from_args as mitigation_options
 from audit.cli.options import add_model_options, at_least, fraction, stage_from_args
@@ -105,12 +106,13 @@ def run(args: argparse.Namespace) -> int:
     from audit.pipeline.run import run_scan
     from audit.runfolder import storage
     from audit.runfolder.folder import RunFolder
-    from audit.runfolder.guard import claim
+    from audit.runfolder.guard import claim, locked
 
     start = time.monotonic()
-    claim(RunFolder.at(args.output))  # before the console writes its log into the folder
+    folder = RunFolder.at(args.output)
+    claim(folder)  # before the console writes its log into the folder
     with scan_console(args.output, args.verbose) as console:
-        with connected(args.address):
+        with connected(args.address), locked(folder, "scan --mitigate" if args.mitigate else "scan"):  # to the end
             summary = run_scan(options_from_args(args), console.progress)
             mitigation_failed = bool(args.mitigate and mitigate_run(mitigation_options(args, args.output,
                                                                                        args.threshold)))
@@ -131,5 +133,5 @@ def print_plan(args: argparse.Namespace) -> int:
 
     plan = plan_scan(args.inputs, args.model, args.unit_rows, args.rate, args.dedup, args.caption_column,
                      args.caption_field)
-    print(json.dumps(plan, indent=2) if args.json else format_plan(plan))
+    print(json.dumps(plan, indent=2) if args.json else safe_lines(format_plan(plan)))
     return 0

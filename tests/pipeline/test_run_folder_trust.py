@@ -9,6 +9,8 @@ import subprocess
 import numpy as np
 import pandas as pd
 
+import audit.cli.scan as scan_cli
+import audit.pipeline.run as run_module
 from audit.cli.main import main
 from tests.conftest import build_tiny_pipeline
 from tests.permissions import permissions_enforced
@@ -49,7 +51,7 @@ def test_a_changed_tensor_under_the_same_path_and_mtime_refuses_a_resume(local_r
     weights = model / "text_encoder" / "model.safetensors"
     spans = tensor_spans(weights)
     start, end = spans[sorted(spans)[len(spans) // 2]]  # one tensor mid-file, as a text-encoder fine-tune changes it
-    scaled = (np.frombuffer(weights.read_bytes()[start:end], dtype=np.float32) * 1.01).astype(np.float32)
+    scaled = (np.frombuffer(weights.read_bytes()[start:end], dtype=np.float32) * 1.01 + 1e-3).astype(np.float32)
     rewrite_keeping_mtime(weights, start, scaled.tobytes())
     assert scan(model, out, tmp_path / "in.txt") == 2
     assert "model_fingerprint" in capsys.readouterr().err
@@ -171,3 +173,39 @@ def test_an_unreadable_folder_is_a_failed_input_and_hidden_ones_are_never_entere
     assert [(f["source"], f["reason"]) for f in summary["shards"]["failed"]] == [
         (str(data / "locked"), f"InputError: {data / 'locked'}: cannot list this folder (Permission denied)")]
     assert summary["rows_read"] == 2 and summary["shards"]["total"] == 2
+
+
+def test_a_file_name_with_terminal_escapes_is_escaped_in_every_line(local_ray, tiny_eps, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "ok.txt").write_text("a red cat\n")
+    (data / "evil\x1b]0;pwned\x07\x1b[2J.tar").write_bytes(b"not a tar")  # sets the title, clears the screen
+    assert scan(tiny_eps, tmp_path / "run", data) == 3
+    err = capsys.readouterr().err
+    assert "exit 3:   partial: 1 of 2 shards failed: " in err and "evil\\x1b]0;pwned\\x07\\x1b[2J.tar" in err
+    assert "\x1b" not in err and "\x07" not in err
+
+
+def test_the_lock_is_held_to_the_end_of_scan_mitigate_and_a_reused_pid_does_not_hold_it(local_ray, tiny_eps, tmp_path,
+                                                                                        monkeypatch):
+    (tmp_path / "in.txt").write_text("a red cat\na blue dog\n")
+    out, held = tmp_path / "run", []
+
+    def noting_the_lock(real):
+        def call(*args, **kwargs):
+            held.append(json.loads((out / "run.lock").read_text())["command"])
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(run_module, "write_html_report", noting_the_lock(run_module.write_html_report))
+    monkeypatch.setattr(scan_cli, "mitigate_run", noting_the_lock(scan_cli.mitigate_run))
+    assert scan(tiny_eps, out, tmp_path / "in.txt", extra=["--top-k", "1", "--mitigate", "--max-steps", "1"]) == 0
+    assert held == ["scan --mitigate", "scan --mitigate"] and not (out / "run.lock").exists()
+    owner = subprocess.Popen(["sleep", "60"])  # alive, but not the process that took the lock under its id
+    try:
+        (out / "run.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": owner.pid, "started": "1",
+                                                  "command": "scan", "since": "then"}))
+        assert scan(tiny_eps, out, tmp_path / "in.txt", extra=["--top-k", "1"]) == 0
+    finally:
+        owner.kill()
+        owner.wait()
