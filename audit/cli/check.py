@@ -10,8 +10,8 @@ EPILOG = """\
 exit codes: 0 within the limits; 1 over a limit (the reason on one line); 2 the folder cannot be judged:
 summary.json, report/ or flagged.parquet missing, unreadable or disagreeing with each other (flags that
 the rows' scores and the recorded rule do not give, report rows that are not the finished units' scores,
-a shard total that is not the done and failed markers), a partial run (failed shards: their rows were never scored; rerun the scan to finish them), or --max-flagged on a
-run that had no flagging rule.
+a shard total that is not the done and failed markers), a partial run (failed shards: their rows were
+never scored; rerun the scan to finish them), or --max-flagged on a run that had no flagging rule.
 """
 
 
