@@ -32,7 +32,7 @@ class FlagTally:
         self.scored += int(scored.sum())
         self.flagged += int(flags.sum())
         self.flagged_unscored += int((flags & ~scored).sum())
-        if flags.any() and (flags & scored).any():
+        if (flags & scored).any():
             self.lowest_flagged = min(self.lowest_flagged, float(scores[flags & scored].min()))
         if (~flags & scored).any():
             self.highest_unflagged = max(self.highest_unflagged, float(scores[~flags & scored].max()))
