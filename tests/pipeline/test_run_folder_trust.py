@@ -188,7 +188,7 @@ def test_a_file_name_with_terminal_escapes_is_escaped_in_every_line(local_ray, t
 
 def test_the_lock_is_held_to_the_end_of_scan_mitigate_and_a_reused_pid_does_not_hold_it(local_ray, tiny_eps, tmp_path,
                                                                                         monkeypatch):
-    (tmp_path / "in.txt").write_text("a red cat\na blue dog\n")
+    (tmp_path / "in.txt").write_text("a red cat\n")
     out, held = tmp_path / "run", []
 
     def noting_the_lock(real):
@@ -199,13 +199,14 @@ def test_the_lock_is_held_to_the_end_of_scan_mitigate_and_a_reused_pid_does_not_
 
     monkeypatch.setattr(run_module, "write_html_report", noting_the_lock(run_module.write_html_report))
     monkeypatch.setattr(scan_cli, "mitigate_run", noting_the_lock(scan_cli.mitigate_run))
-    assert scan(tiny_eps, out, tmp_path / "in.txt", extra=["--top-k", "1", "--mitigate", "--max-steps", "1"]) == 0
+    assert scan(tiny_eps, out, tmp_path / "in.txt", extra=["--threshold", "0", "--mitigate", "--max-steps", "1",
+                                                         "--max-edits", "1"]) == 0
     assert held == ["scan --mitigate", "scan --mitigate"] and not (out / "run.lock").exists()
     owner = subprocess.Popen(["sleep", "60"])  # alive, but not the process that took the lock under its id
     try:
         (out / "run.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": owner.pid, "started": "1",
                                                   "command": "scan", "since": "then"}))
-        assert scan(tiny_eps, out, tmp_path / "in.txt", extra=["--top-k", "1"]) == 0
+        assert scan(tiny_eps, out, tmp_path / "in.txt", extra=["--threshold", "0"]) == 0
     finally:
         owner.kill()
         owner.wait()
