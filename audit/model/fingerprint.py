@@ -5,7 +5,7 @@ change to any tensor (a merged LoRA, a text-encoder-only fine-tune) changes it. 
 once and cached by the file's identity (real path, device, inode, size, mtime and ctime: the ctime changes
 with every write, even one that puts the old mtime back), so a repeat costs a stat per file. The cache is one
 small JSON file per model file in `cache_dir()`; where it cannot be written, each run hashes again. Cost
-measured in the README (a 4.3 GB SD folder: cold about 9 s, warm about 1 ms).
+measured in the README (a 4.3 GB SD folder: cold 11 to 18 s on a shared 2-core machine, warm under 1 ms).
 """
 from __future__ import annotations
 
