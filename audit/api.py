@@ -41,12 +41,13 @@ def scan(inputs: Sequence[str], output: str, stage: ScoreStage | None = None, **
     """Run `scan` (on RAY_ADDRESS or a private local Ray) and return its summary; `options`: ScanOptions fields.
     Ray's own output goes to the run's logs/scan.log."""
     from audit.cluster.logs import ray_output_in_log
+    from audit.lines import SafeLines
     from audit.pipeline.options import ScanOptions
     from audit.pipeline.run import run_scan
-    from audit.runfolder.guard import claim
+    from audit.runfolder.guard import claim, locked
 
     claim(RunFolder.at(output))  # before the log is written into the folder
-    with ray_output_in_log(output, "scan.log"):  # Ray's output in the run's logs/scan.log, as with the command
+    with locked(RunFolder.at(output), "scan"), ray_output_in_log(output, "scan.log", SafeLines()):  # as `scan` does
         return run_scan(ScanOptions(inputs=list(inputs), output=output, stage=stage or ScoreStage(), **options))
 
 

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("AUDIT_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"audit-test-cache-{os.getuid()}"))
 
 from pathlib import Path
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 import argparse
 
 from audit.cli.options import at_least
+from audit.lines import safe_line
 
 EPILOG = """\
 exit codes: 0 within the limits; 1 over a limit (the reason on one line); 2 the folder cannot be judged:
-summary.json, report/ or flagged.parquet missing, unreadable or disagreeing with each other, a partial
-run (failed shards: their rows were never scored; rerun the scan to finish them), or --max-flagged on a
-run that had no flagging rule.
+summary.json, report/ or flagged.parquet missing, unreadable or disagreeing with each other (flags that
+the rows' scores and the recorded rule do not give, report rows that are not the finished units' scores,
+a shard total that is not the done and failed markers), a partial run (failed shards: their rows were
+never scored; rerun the scan to finish them), or --max-flagged on a run that had no flagging rule.
 """
 
 
@@ -28,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
     from audit.reports.gate import check_run
 
     verdict = check_run(args.run_dir, args.max_flagged, args.max_failed_rows)
-    print(f"{'ok' if verdict.passed else 'fail'}: {verdict.reason}")
+    print(safe_line(f"{'ok' if verdict.passed else 'fail'}: {verdict.reason}"))
     return 0 if verdict.passed else 1

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Iterator, TextIO
 
 from audit.cluster.logs import ray_output_in_log
+from audit.lines import SafeLines, safe_line
 from audit.pipeline.tracker import Progress
 
 PROGRESS_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
@@ -28,8 +29,8 @@ def progress_text(p: Progress) -> str:
 
 
 class Console:
-    """Our lines on the terminal: the progress line rewritten in place on a TTY, else printed every
-    PROGRESS_EVERY seconds and at the end (unless its counts are unchanged); then plain lines."""
+    """Our lines on the terminal, each through `safe_line`: the progress line rewritten in place on a TTY, else
+    printed every PROGRESS_EVERY seconds and at the end (unless its counts are unchanged); then plain lines."""
 
     def __init__(self, stream: TextIO, tty: bool, log_file: str | None = None):
         self.stream, self.tty, self.log_file = stream, tty, log_file
@@ -38,14 +39,14 @@ class Console:
 
     def progress(self, p: Progress) -> None:
         if self.tty:
-            self.stream.write("\r" + progress_text(p) + "\x1b[K")
+            self.stream.write("\r" + safe_line(progress_text(p)) + "\x1b[K")
             self.open_line = True
             if p.final:
                 self._end_line()
         elif (p.final or time.monotonic() - self.last_line >= PROGRESS_EVERY) and \
                 (p.stage, p.units_done, p.rows) != self.last_counts:  # no second line for the same counts
             self.last_counts = (p.stage, p.units_done, p.rows)
-            self.stream.write(progress_text(p) + "\n")
+            self.stream.write(safe_line(progress_text(p)) + "\n")
             self.last_line = time.monotonic()
         self.stream.flush()
 
@@ -56,7 +57,7 @@ class Console:
 
     def line(self, text: str) -> None:
         self._end_line()
-        self.stream.write(text + "\n")
+        self.stream.write(safe_line(text) + "\n")
         self.stream.flush()
 
 
@@ -67,5 +68,5 @@ def scan_console(output: str, verbose: bool, log_name: str = LOG_NAME) -> Iterat
     if verbose:
         yield Console(sys.stderr, tty=False)
         return
-    with ray_output_in_log(output, log_name) as (terminal, path):
+    with ray_output_in_log(output, log_name, SafeLines()) as (terminal, path):
         yield Console(terminal, tty=terminal is not sys.stderr and terminal.isatty(), log_file=path)

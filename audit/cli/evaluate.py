@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from audit.cli.options import add_model_options, stage_from_args
+from audit.lines import safe_lines
 from audit.scoring.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,11 @@ def run(args: argparse.Namespace) -> int:
     (out / "evaluation.json").write_text(json.dumps(report | {"score_parameters": meta}, indent=2))
     scores.to_parquet(out / "scores.parquet", index=False)
     plot_score_rocs(scores, out / "roc.png", f"{Path(meta['model']).name}, n={args.generations}")
-    print(f"{report['n_memorized']} memorized vs {report['n_clean']} clean captions, n={args.generations}")
-    print(f"{'score':<72} {'AUC':>6} {'TPR@1%':>7} {'TPR@3%':>7} {'paper-rule@1%':>14}")
-    for name, m in report["results"].items():
-        print(f"{name:<72} {m['auc']:6.3f} {m['tpr@1%fpr']:7.3f} {m['tpr@3%fpr']:7.3f} "
-              f"{m['authors_rule_tpr@closest_1%fpr']:14.3f}")
-    print(f"fitted profile: norm {fitted['w_norm']:.4g}, cos {fitted['w_cos']:.4g}, threshold {fitted['threshold']:.4g}, "
-          f"clean median {fitted['clean_median']:.4g} "
-          f"-> {out / 'profile.json'}")
+    lines = [f"{report['n_memorized']} memorized vs {report['n_clean']} clean captions, n={args.generations}",
+             f"{'score':<72} {'AUC':>6} {'TPR@1%':>7} {'TPR@3%':>7} {'paper-rule@1%':>14}"]
+    lines += [f"{name:<72} {m['auc']:6.3f} {m['tpr@1%fpr']:7.3f} {m['tpr@3%fpr']:7.3f} "
+              f"{m['authors_rule_tpr@closest_1%fpr']:14.3f}" for name, m in report["results"].items()]
+    lines.append(f"fitted profile: norm {fitted['w_norm']:.4g}, cos {fitted['w_cos']:.4g}, threshold "
+                 f"{fitted['threshold']:.4g}, clean median {fitted['clean_median']:.4g} -> {out / 'profile.json'}")
+    print(safe_lines("\n".join(lines)))
     return 0

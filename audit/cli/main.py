@@ -1,7 +1,8 @@
 """Entry point: parse the command, set up logging, turn expected failures into one-line errors.
 
-Every log and error line is made printable and stripped of credentials (it may name an input); SIGTERM
-stops a command as Ctrl-C does (a KeyboardInterrupt where the program is): cleanly, resumable, exit code 130.
+Every console, log and error line, tracebacks included, goes through `safe_line`: made printable and
+stripped of credentials (it may name an input). SIGTERM stops a command as Ctrl-C does (a KeyboardInterrupt
+where the program is): cleanly, resumable, exit code 130.
 """
 from __future__ import annotations
 
@@ -12,28 +13,15 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from contextlib import contextmanager
 from typing import Iterator
 
 from audit import __version__
-from audit.printable import printable
-from audit.runfolder.storage import redact
+from audit.lines import SafeLines, safe_line, safe_lines
 
 EXPECTED_ERRORS = (ValueError, FileNotFoundError, OSError)
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
-
-
-def safe_line(text: str) -> str:
-    """`text` as one printable line without credentials."""
-    return printable(redact(text))
-
-
-class SafeLines(logging.Filter):
-    """Rewrites each record's message with `safe_line` (its traceback, if any, is left as it is)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = safe_line(record.getMessage()), None
-        return True
+EXIT_ERROR, EXIT_INTERRUPTED = 1, 130  # 130: 128 + SIGINT, as shells report Ctrl-C
 
 
 @contextmanager
@@ -93,9 +81,12 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.run(args) or 0)
     except EXPECTED_ERRORS as err:
         if args.verbose:
-            raise
+            print(safe_lines(traceback.format_exc()), file=sys.stderr)
         print(f"error: {safe_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception:  # a bug: its traceback, as safe as every other line
+        print(safe_lines(traceback.format_exc()), file=sys.stderr)
+        return EXIT_ERROR

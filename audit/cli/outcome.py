@@ -1,6 +1,8 @@
 """How a scan ended: its exit code with a one-line reason, and the final block the console shows."""
 from __future__ import annotations
 
+from audit.runfolder.storage import child
+
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_PARTIAL, EXIT_NOTHING_SCORED = 0, 1, 2, 3, 4
 
 EXIT_CODES = """\
@@ -71,16 +73,15 @@ def final_block(summary: dict, output: str, log_file: str | None, code: int, rea
     lines += speed_lines(summary["timing"])
     if summary.get("dedup"):
         d = summary["dedup"]
-        lines.append(f"dedup:    {d['distinct_keys']:,} distinct captions among {d['keyed_rows']:,} scorable rows, "
+        lines.append(f"dedup:    {d['distinct_keys']:,} distinct caption keys among {d['keyed_rows']:,} scorable rows, "
                      f"{d['duplicate_rows']:,} duplicates: {d['scoring_saved']:.1%} of scoring saved "
                      f"({d['keys_scored_this_run']:,} scored in this run)")
     if "mitigation" in summary:
         lines.append(mitigation_line(summary["mitigation"]))
-    folder = output.rstrip("/")
     lines.append(f"exit {code}:   {reason}")
     if log_file:
         lines.append(f"Ray log:  {log_file}")
-    lines.append(f"folder:   {folder}/ (report/ ranked Parquet, flagged.parquet, summary.json, plots/"
+    lines.append(f"folder:   {child(output, '')} (report/ ranked Parquet, flagged.parquet, summary.json, plots/"
                  + (", mitigations.parquet, embeddings/" if "mitigation" in summary else "") + ")")
-    lines.append(f"report:   {folder}/report.html")
+    lines.append(f"report:   {child(output, 'report.html')}")  # a URI's query stays at its end
     return lines

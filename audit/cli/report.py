@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from audit.lines import safe_line
+
 
 def register(commands) -> None:
     p = commands.add_parser(
@@ -19,5 +21,5 @@ def register(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from audit.reports.html import write_html_report
 
-    print(write_html_report(args.run_dir, args.evaluation))
+    print(safe_line(write_html_report(args.run_dir, args.evaluation)))
     return 0

@@ -7,6 +7,7 @@ from audit.cli.mitigate import add_mitigation_options, mitigate_run
 from audit.cli.mitigate import options_from_args as mitigation_options
 from audit.cli.options import add_model_options, at_least, fraction, stage_from_args
 from audit.cli.outcome import EXIT_CODES, final_block, scan_exit
+from audit.lines import safe_lines
 
 EPILOG = """\
 inputs: Parquet files (LAION: TEXT column; img2dataset: caption), WebDataset .tar shards (caption from
@@ -113,21 +114,21 @@ def run(args: argparse.Namespace) -> int:
     from audit.pipeline.run import finish_timing, run_scan
     from audit.runfolder import storage
     from audit.runfolder.folder import RunFolder
-    from audit.runfolder.guard import claim
+    from audit.runfolder.guard import claim, locked
 
     clock = PhaseClock(args.started or process_started())  # the command's wall time (a program's: imports too)
     folder = RunFolder.at(args.output)
     claim(folder)  # before the console writes its log into the folder
     mitigation_failed = False
     with scan_console(args.output, args.verbose) as console:
-        with connected(args.address):
+        with connected(args.address), locked(folder, "scan --mitigate" if args.mitigate else "scan"):  # to the end
             summary = run_scan(options_from_args(args), console.progress, clock)
             if args.mitigate:
                 clock.next("mitigation")
                 mitigation_failed = bool(mitigate_run(mitigation_options(args, args.output, args.threshold)))
                 summary = folder.summary()  # with the mitigation's counts
-        clock.next("reports")
-        summary = finish_timing(folder, summary, clock)
+            clock.next("reports")
+            summary = finish_timing(folder, summary, clock)
         code, reason = scan_exit(summary, mitigation_failed)
         shown = storage.redact(args.output)  # credentials in the address are never printed
         for line in final_block(summary, shown, console.log_file, code, reason):
@@ -143,5 +144,5 @@ def print_plan(args: argparse.Namespace) -> int:
 
     plan = plan_scan(args.inputs, args.model, args.unit_rows, args.rate, args.dedup, args.caption_column,
                      args.caption_field)
-    print(json.dumps(plan, indent=2) if args.json else format_plan(plan))
+    print(json.dumps(plan, indent=2) if args.json else safe_lines(format_plan(plan)))
     return 0

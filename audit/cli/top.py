@@ -5,6 +5,7 @@ import argparse
 import shutil
 
 from audit.cli.options import at_least
+from audit.lines import safe_line, safe_lines
 
 
 def register(commands) -> None:
@@ -25,9 +26,9 @@ def run(args: argparse.Namespace) -> int:
     summary = folder.summary()
     rule = summary["flagging"]["chosen_by"]
     if not summary["flagged"]:
-        print(f"no rows flagged among {summary['rows_scored']:,} scored (flagging: {rule})")
+        print(safe_line(f"no rows flagged among {summary['rows_scored']:,} scored (flagging: {rule})"))
         return 0
     table = folder.top_flagged(args.k)
-    print(top_table(table, shutil.get_terminal_size().columns))
-    print(f"{table.num_rows:,} of {summary['flagged']:,} flagged rows ({rule}); all in flagged.parquet")
+    print(safe_lines(top_table(table, shutil.get_terminal_size().columns)))
+    print(safe_line(f"{table.num_rows:,} of {summary['flagged']:,} flagged rows ({rule}); all in flagged.parquet"))
     return 0

@@ -44,11 +44,14 @@ class _Ours(logging.Filter):
 
 
 @contextmanager
-def _routed_logging(log: TextIO, console: TextIO) -> Iterator[None]:
-    """While inside: every log record to the log file, our warnings and errors to the console too."""
+def _routed_logging(log: TextIO, console: TextIO, lines: logging.Filter | None) -> Iterator[None]:
+    """While inside: every log record to the log file, our warnings and errors to the console too, each through
+    `lines` (our escaping) if given."""
     root = logging.getLogger()
     saved = root.handlers[:]
     to_file, to_console = logging.StreamHandler(log), logging.StreamHandler(console)
+    for handler in (to_file, to_console) if lines is not None else ():
+        handler.addFilter(lines)
     to_file.setFormatter(logging.Formatter(LOG_FORMAT))
     to_console.setLevel(logging.WARNING)
     to_console.addFilter(_Ours())
@@ -68,15 +71,15 @@ def _quiet_ray_data() -> None:
 
 
 @contextmanager
-def ray_output_in_log(output: str, name: str) -> Iterator[tuple[TextIO, str]]:
-    """While inside, Ray's and the libraries' output goes to logs/`name` of the run folder `output`; yields the
-    stream for our own lines (the original stderr) and the log's path."""
+def ray_output_in_log(output: str, name: str, lines: logging.Filter | None = None) -> Iterator[tuple[TextIO, str]]:
+    """While inside, Ray's and the libraries' output goes to logs/`name` of the run folder `output`, log records
+    through `lines`; yields the stream for our own lines (the original stderr) and the log's path."""
     _quiet_ray_data()
     path = log_path(output, name)
     fd = _stderr_fd()
     with open(path, "a", buffering=1) as log:
         if fd is None:
-            with _routed_logging(log, sys.stderr):
+            with _routed_logging(log, sys.stderr, lines):
                 yield sys.stderr, path
             return
         sys.stderr.flush()
@@ -84,7 +87,7 @@ def ray_output_in_log(output: str, name: str) -> Iterator[tuple[TextIO, str]]:
         terminal = os.fdopen(saved, "w", buffering=1, encoding=sys.stderr.encoding, errors="replace")
         os.dup2(log.fileno(), fd)
         try:
-            with _routed_logging(log, terminal):
+            with _routed_logging(log, terminal, lines):
                 yield terminal, path
         finally:
             sys.stderr.flush()

@@ -1,50 +1,86 @@
-"""A cheap fingerprint of the model files a score depends on, so that a resume never mixes two models.
+"""The identity of the model files a score depends on, so that a resume never mixes two models.
 
-It hashes each file's path and size and a few 64 KiB samples spread over it (the start holds a safetensors
-file's header): replacing weights, even by a fine-tune of the same shapes, changes every sample. Cost:
-at most 8 reads per file, whatever its size (measured in the README on a 3.4 GB folder).
+Every byte counts: the fingerprint hashes each file's path, size and SHA-256 of its whole content, so any
+change to any tensor (a merged LoRA, a text-encoder-only fine-tune) changes it. A file's digest is computed
+once and cached by the file's identity (real path, device, inode, size, mtime and ctime: the ctime changes
+with every write, even one that puts the old mtime back), so a repeat costs a stat per file. The cache is one
+small JSON file per model file in `cache_dir()`; where it cannot be written, each run hashes again. Cost
+measured in the README (a 4.3 GB SD folder: cold 11 to 18 s on a shared 2-core machine, warm under 1 ms).
 """
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
+import uuid
 from pathlib import Path
 
-CHUNK = 64 * 1024
-SAMPLES = 8
+log = logging.getLogger(__name__)
+
 UNUSED = {"vae", "safety_checker", "feature_extractor", "image_encoder"}  # never loaded to score
+ROOT_FILES = {"model_index.json"}  # the pipeline folder's own files that a score reads
+
+
+def cache_dir() -> Path:
+    """$AUDIT_CACHE_DIR, else $XDG_CACHE_HOME/audit/fingerprints, else ~/.cache/audit/fingerprints."""
+    if os.environ.get("AUDIT_CACHE_DIR"):
+        return Path(os.environ["AUDIT_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "audit" / "fingerprints"
 
 
 def _files(folder: Path) -> list[Path]:
     """Files of the components a score uses (and model_index.json), in a fixed order; hidden ones skipped."""
     found = []
     for root, dirs, names in os.walk(folder):
-        rel = Path(root).relative_to(folder)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (rel == Path(".") and d in UNUSED))
-        found += [Path(root) / n for n in sorted(names) if not n.startswith(".")]
+        top = Path(root) == folder
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (top and d in UNUSED))
+        found += [Path(root) / n for n in sorted(names) if not n.startswith(".") and (not top or n in ROOT_FILES)]
     return found
 
 
-def _samples(path: Path, size: int) -> bytes:
-    """The whole file if small, else SAMPLES chunks evenly spread from its start to its end."""
+def _stamp(path: Path) -> dict:
+    """What says a file is unchanged: its real path, device, inode, size, mtime and ctime."""
+    st = os.stat(path)
+    return {"path": os.path.realpath(path), "dev": st.st_dev, "ino": st.st_ino, "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
+
+
+def _store(entry: Path, value: dict) -> None:
+    """Write a cache entry atomically; a cache that cannot be written is no error (the next run hashes again)."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_name(f"{entry.name}.tmp-{uuid.uuid4().hex[:8]}")
+        tmp.write_text(json.dumps(value))
+        os.replace(tmp, entry)
+    except OSError as err:
+        log.debug("fingerprint cache not written (%s)", err)
+
+
+def content_digest(path: Path) -> str:
+    """SHA-256 hex digest of the file's content, from the cache when the file's stamp is unchanged."""
+    stamp = _stamp(path)
+    entry = cache_dir() / f"{hashlib.sha1(stamp['path'].encode()).hexdigest()}.json"
+    try:
+        cached = json.loads(entry.read_text())
+        if cached.get("stamp") == stamp:
+            return cached["sha256"]
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
     with path.open("rb") as src:
-        if size <= SAMPLES * CHUNK:
-            return src.read()
-        parts = []
-        for k in range(SAMPLES):
-            src.seek(k * (size - CHUNK) // (SAMPLES - 1))
-            parts.append(src.read(CHUNK))
-        return b"".join(parts)
+        digest = hashlib.file_digest(src, "sha256").hexdigest()
+    if _stamp(path) == stamp:  # not written while it was read
+        _store(entry, {"stamp": stamp, "sha256": digest})
+    return digest
 
 
 def fingerprint(folder: str | Path) -> str:
-    """'sha256:<16 hex>' over the folder's relevant files (paths, sizes, sampled content)."""
+    """'sha256:<16 hex>' over the folder's relevant files (paths, sizes, content digests)."""
     folder = Path(folder)
     digest = hashlib.sha256()
     for path in _files(folder):
-        size = path.stat().st_size
-        digest.update(f"{path.relative_to(folder).as_posix()}\0{size}\0".encode())
-        digest.update(hashlib.sha256(_samples(path, size)).digest())
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{path.stat().st_size}\0".encode())
+        digest.update(bytes.fromhex(content_digest(path)))
     return "sha256:" + digest.hexdigest()[:16]
 
 

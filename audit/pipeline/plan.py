@@ -32,7 +32,7 @@ def plan_scan(inputs: list[str], model: str | None, unit_rows: int, rate: float 
         entry = files.setdefault(unit.source, {"source": unit.source, "kind": unit.kind, "rows": 0, "units": 0})
         entry["units"] += 1
         if unit.identity is None:
-            entry["rows"], entry["error"] = None, "file not found"
+            entry["rows"], entry["error"] = None, unit.error or "file not found"
         elif unit.rows is not None:
             entry["rows"] += unit.rows
         elif unit.kind == "parquet":
@@ -54,14 +54,15 @@ def plan_scan(inputs: list[str], model: str | None, unit_rows: int, rate: float 
             "model": model or DEFAULT_MODEL, "flops_per_caption": flops,
             "captions_per_second_per_gpu": per_gpu,
             "rate_from": "--rate" if rate else f"FLOPs scaled from {REFERENCE['model']} on one {REFERENCE['gpu']}",
-            "dedup": estimate, "rows_to_score": round(scored),
+            "dedup": estimate, "dedup_enabled": dedup, "rows_to_score": round(scored),
             "gpu_hours": hours, "wall_hours": {str(n): hours / n for n in GPUS}, "per_file": list(files.values())}
 
 
 def _dedup_line(plan: dict) -> str:
     d = plan["dedup"]
     if d is None:
-        return f"every row scored (no dedup): {plan['rows_to_score']:,} rows"
+        how = "dedup: no rows to sample" if plan["dedup_enabled"] else "every row scored (no dedup)"
+        return f"{how}: {plan['rows_to_score']:,} rows"
     return (f"dedup: about {d['fraction']:.1%} of rows are distinct captions (estimated from {d['sample_rows']:,} "
             f"sampled rows, {d['sample_distinct']:,} distinct): about {plan['rows_to_score']:,} to score")
 

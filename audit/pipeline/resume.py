@@ -33,6 +33,16 @@ def clear(folder: RunFolder, shard_ids: list[str]) -> None:
         storage.remove_file(folder.fs, folder.failed(sid))
 
 
+def forget_others(folder: RunFolder, shards: list[Shard]) -> list[str]:
+    """Clear the units the folder holds that are not part of this scan (an input dropped, another --unit-rows),
+    so that its markers and score files describe this scan's report alone; return their ids."""
+    current = {s.shard_id for s in shards}
+    others = sorted((folder.done_ids() | folder.ids("failed") | folder.keyed_ids() | folder.ids("scores", ".parquet"))
+                    - current)
+    clear(folder, others)
+    return others
+
+
 def failures(folder: RunFolder, shard_ids: list[str]) -> dict[str, str]:
     """Shard id -> reason, for the shards with a failed/ record."""
     return {sid: storage.read_json(folder.fs, folder.failed(sid))["reason"] for sid in shard_ids

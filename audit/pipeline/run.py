@@ -54,6 +54,7 @@ def _score(folder: RunFolder, shards: list[Shard], options: ScanOptions, pool: P
     warn_uncalibrated(Profile(**metadata["profile"]), metadata["model"])  # the actors' warnings go to Ray's log
     params = score_params(metadata, options.caption_column, options.caption_field) | {"dedup": options.dedup}
     check_or_store(folder, params)
+    resume.forget_others(folder, shards)
     score = score_distinct_keys if options.dedup else score_every_row
     log.info("%d shards to scan with %d actor(s) (%s)%s", len(shards), pool.size, pool.resources,
              "" if options.dedup else ", every row scored (no dedup)")

@@ -80,7 +80,9 @@ def read_shard(shard: Shard, caption_column: str | None = None, caption_field: s
 def iter_shard(shard: Shard, caption_column: str | None, caption_field: str | None,
                batch_rows: int) -> Iterator[ShardRows]:
     """The rows of a unit in order: a Parquet unit `batch_rows` at a time from its row groups alone, a text unit
-    from its byte range alone; whole files in one piece."""
+    from its byte range alone; whole files in one piece. InputError for an input known to be unreadable."""
+    if shard.error is not None:
+        raise InputError(f"{shard.source}: {shard.error}")
     fs, path = storage.resolve(shard.address)
     if shard.byte_range is not None:  # some lines of a text file
         start, stop = shard.byte_range

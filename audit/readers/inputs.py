@@ -4,11 +4,14 @@ Every input file is a shard (split into units of work by `readers.units`), ident
 from its address (credentials removed), with an identity that says when the file changed.
 Folder and glob listings skip hidden files and folders and img2dataset's `*_stats.json`; they take `.json`
 files only when the glob itself ends in `.json`. One file given twice (a symlink, a `file://` form, other
-credentials) is one shard.
+credentials) is one shard. Local listings are walked here, in Python (interruptible): each real folder is
+entered once, however many links lead to it, hidden folders never; a folder that cannot be listed becomes a
+shard that fails with the reason, so the rest is scanned.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -27,6 +30,9 @@ SKIPPED_SUFFIX = "_stats.json"  # img2dataset's per-shard statistics
 WILDCARDS = re.compile(r"[*?]")
 GLOB_TOKENS = re.compile(r"(\*\*/|\*\*|\*|\?)")
 GLOB_REGEX = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+UNLISTED = "folder"  # the kind of a shard for a folder that could not be listed: reading it fails with `error`
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,17 +51,20 @@ class Shard:
     rows: int | None = None
     row_groups: tuple[int, ...] | None = None
     byte_range: tuple[int, int] | None = None  # a unit of a text file: the bytes of its lines
+    error: str | None = None  # why this input cannot be read, known when it was listed (a folder not listable)
 
     @classmethod
     def from_record(cls, record: dict) -> "Shard":
         """A shard from a row of the pipeline's input dataset (where Arrow and pandas changed the types)."""
-        rows, groups, span = record.get("rows"), record.get("row_groups"), record.get("byte_range")
+        rows, groups, span, error = record.get("rows"), record.get("row_groups"), record.get("byte_range"), \
+            record.get("error")
         known = rows is not None and rows == rows  # NaN for a file whose row count is not known
         return cls(source=record["source"], kind=record["kind"], shard_id=record["shard_id"],
                    address=record["address"], identity=record.get("identity"),
                    first_row=int(record.get("first_row", 0)), rows=int(rows) if known else None,
                    row_groups=tuple(int(g) for g in groups) if groups is not None else None,
-                   byte_range=(int(span[0]), int(span[1])) if span is not None else None)
+                   byte_range=(int(span[0]), int(span[1])) if span is not None else None,
+                   error=error if isinstance(error, str) else None)
 
 
 def _kind(address: str) -> str | None:
@@ -77,6 +86,47 @@ def _shard(address: str, info: pafs.FileInfo) -> Shard:
         raise InputError(f"{source}: unsupported input type (use .parquet, .tar, .txt or .jsonl)")
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", storage.file_name(address))[:80]
     return Shard(source, kind, f"{stem}-{hashlib.sha1(source.encode()).hexdigest()[:10]}", address, identity(info))
+
+
+def _unlisted(path: str, reason: str) -> Shard:
+    """The shard of a folder that could not be listed: it fails with `reason` when it is read."""
+    source = storage.redact(path)
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", storage.file_name(path))[:80]
+    return Shard(source, UNLISTED, f"{stem}-{hashlib.sha1(source.encode()).hexdigest()[:10]}", path,
+                 error=f"cannot list this folder ({reason})")
+
+
+def walk(base: str, recursive: bool, exclude: str | None) -> tuple[list[str], list[tuple[str, str]]]:
+    """Paths of the visible files under the local folder `base` (in it alone unless `recursive`), and (folder,
+    reason) of the visible folders that could not be listed. Links are followed, each real folder entered once;
+    hidden folders and `exclude` are never entered; a folder that vanishes meanwhile is skipped."""
+    files, unlisted, seen, todo = [], [], set(), [base]
+    while todo:
+        folder = todo.pop()
+        try:
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            unlisted.append((folder, err.strerror or type(err).__name__))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir():
+                    if recursive and not _inside(entry.path, exclude):
+                        todo.append(entry.path)
+                elif entry.is_file():
+                    files.append(entry.path)
+            except OSError:
+                continue  # a link to nothing: neither a file nor a folder
+    return files, unlisted
 
 
 def _address(path: str, like: str, fs: pafs.FileSystem) -> str:
@@ -113,38 +163,49 @@ def _inside(path: str, folder: str | None) -> bool:
     return folder is not None and (path == folder or path.startswith(folder.rstrip("/") + "/"))
 
 
-def _listing(pattern: str, exclude: str | None) -> list[tuple[str, str, pafs.FileInfo]]:
+def _listing(pattern: str, exclude: str | None) -> tuple[list[tuple[str, str, pafs.FileInfo]], list[Shard]]:
     """(address, file key, info) of the caption files in a folder (recursively) or matching a glob, none
-    under `exclude`."""
+    under `exclude`; and the shards of the folders that could not be listed."""
     fs, path = storage.resolve(pattern)
     glob = WILDCARDS.search(path)
     base = path[: path.rfind("/", 0, glob.start())] if glob else path
     recursive = not glob or "/" in path[glob.start():] or "**" in path
-    infos = fs.get_file_info(pafs.FileSelector(base, recursive=recursive, allow_not_found=True))
+    log.debug("listing %s%s", storage.redact(pattern), " (recursive)" if recursive else "")
+    unlisted: list[Shard] = []
+    if isinstance(fs, pafs.LocalFileSystem):
+        paths, failed = walk(base, recursive, exclude)
+        infos = fs.get_file_info(paths)
+        unlisted = [_unlisted(folder, reason) for folder, reason in sorted(failed)]
+    else:  # an object store: no links, no loops
+        infos = fs.get_file_info(pafs.FileSelector(base, recursive=recursive, allow_not_found=True))
     match = _glob_regex(path).match if glob else None
     json_too = bool(glob) and path.lower().endswith(LISTED_JSON)
     found = sorted((i for i in infos if i.type == pafs.FileType.File and _listed(i.path, base, json_too)
                     and not _inside(i.path, exclude) and (match is None or match(i.path))), key=lambda i: i.path)
-    return [(address, _file_key(fs, i.path, address), i) for i in found for address in [_address(i.path, pattern, fs)]]
+    return ([(address, _file_key(fs, i.path, address), i) for i in found
+             for address in [_address(i.path, pattern, fs)]], unlisted)
 
 
 def expand_inputs(inputs: list[str], exclude: str | None = None) -> list[Shard]:
-    """Shards in input order, each file once; a named file that is missing stays (its shard will fail).
+    """Shards in input order, each file once; a named file that is missing stays (its shard will fail), and so
+    does a folder that could not be listed.
 
     Folder listings and globs skip files under `exclude` (the scan's own output folder, in filesystem form).
     """
     sources: dict[str, tuple[str, pafs.FileInfo]] = {}  # file key -> (address, info), first form given wins
+    unlisted: dict[str, Shard] = {}
     for given in inputs:
         for item in braceexpand(given):
             fs, path = storage.resolve(item)
             info = None if WILDCARDS.search(path) else fs.get_file_info(path)
             if info is None or info.type == pafs.FileType.Directory:
-                matched = _listing(item, exclude)
-                if not matched:
+                matched, failed = _listing(item, exclude)
+                unlisted |= {s.source: s for s in failed}
+                if not matched and not failed:
                     raise InputError(f"{storage.redact(item)}: no .parquet, .tar, .txt or .jsonl files found")
             else:
                 address = item if storage.is_uri(item) else path
                 matched = [(address, _file_key(fs, path, address), info)]
             for address, key, found in matched:
                 sources.setdefault(key, (address, found))
-    return [_shard(address, info) for address, info in sources.values()]
+    return [_shard(address, info) for address, info in sources.values()] + list(unlisted.values())

@@ -21,19 +21,23 @@ class Evidence:
     not_scored: Counter = field(default_factory=Counter)
     done_rows: int | None = None  # None: the folder has no done markers to count (a hand-made folder)
     failed: list[dict] = field(default_factory=list)
+    done_ids: list[str] = field(default_factory=list)
+    failed_ids: list[str] = field(default_factory=list)
 
 
-def _markers(run: RunFolder, kind: str) -> list[dict]:
-    return [storage.read_json(run.fs, p) for p in storage.list_files(run.fs, run.path(kind), ".json")]
+def _markers(run: RunFolder, kind: str) -> dict[str, dict]:
+    """Unit id -> marker, of the markers in `kind`/ (done or failed)."""
+    return {p.rsplit("/", 1)[1][: -len(".json")]: storage.read_json(run.fs, p)
+            for p in storage.list_files(run.fs, run.path(kind), ".json")}
 
 
 def collect_evidence(run: RunFolder) -> Evidence:
     """Count report/ (status, flagged) and read the done/ and failed/ markers; ValueError if done/ is missing
     from a folder a scan wrote (it has run.json)."""
-    found = Evidence(failed=_markers(run, "failed"))
-    done = _markers(run, "done")
+    failed, done = _markers(run, "failed"), _markers(run, "done")
+    found = Evidence(failed=list(failed.values()), done_ids=sorted(done), failed_ids=sorted(failed))
     if done:
-        found.done_rows = sum(int(m["rows"]) for m in done)
+        found.done_rows = sum(int(m["rows"]) for m in done.values())
     elif run.exists("run.json"):
         raise ValueError(f"{run.address}: no done/ markers: this scan finished no shard")
     columns = ["flagged", "status"] if "status" in run.report_columns() else ["flagged", "score"]

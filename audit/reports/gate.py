@@ -1,10 +1,12 @@
 """Release gate on a run folder: judged on the folder's own evidence (shard markers, report/ itself), with
-summary.json only as a claim to check against it; then within the given limits."""
+summary.json only as a claim to check against it, and each row's flag derived again from its score and the
+recorded rule and the report's rows from the finished units' score files; then within the given limits."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from audit.reports.evidence import Evidence, collect_evidence
+from audit.reports.rederive import flag_mismatch, rows_mismatch
 from audit.runfolder.folder import RunFolder
 
 
@@ -36,6 +38,9 @@ def _judgeable(run: RunFolder) -> tuple[dict, Evidence]:
         first = failures[0]
         raise ValueError(f"partial run: {max(len(failed), len(evidence.failed))} of {total} shards failed "
                          f"({first.get('source')}: {first.get('reason')}); run the same scan again to finish them")
+    marked = len(set(evidence.done_ids) | set(evidence.failed_ids))
+    if evidence.done_rows is not None and marked != total:
+        raise ValueError(f"summary.json counts {total:,} shards but done/ and failed/ mark {marked:,}")
     if evidence.done_rows is not None and evidence.done_rows != evidence.rows:
         raise ValueError(f"report/ has {evidence.rows:,} rows but the done markers count {evidence.done_rows:,}")
     if evidence.rows != rows_read:
@@ -47,6 +52,10 @@ def _judgeable(run: RunFolder) -> tuple[dict, Evidence]:
     if sum(evidence.not_scored.values()) != sum(not_scored.values()):
         raise ValueError(f"report/ has {sum(evidence.not_scored.values()):,} rows not scored but summary.json "
                          f"says {sum(not_scored.values()):,}")
+    scan_made = evidence.done_rows is not None  # hand-made folders have no score files to compare with
+    mismatch = flag_mismatch(run, rule) or (rows_mismatch(run, evidence.done_ids) if scan_made else None)
+    if mismatch:
+        raise ValueError(mismatch)
     return rule, evidence
 
 

@@ -61,16 +61,20 @@ class RunFolder:
     def keyed(self, shard_id: str) -> str:
         return self.path("keyed", f"{shard_id}.json")
 
+    def ids(self, kind: str, suffix: str = ".json") -> set[str]:
+        """Ids of the shards with a file in `kind`/ (done, failed, keyed, scores)."""
+        return {p.rsplit("/", 1)[1][: -len(suffix)] for p in storage.list_files(self.fs, self.path(kind), suffix)}
+
     def keyed_ids(self) -> set[str]:
         """Ids of shards read and keyed (dedup's first phase)."""
-        return {p.rsplit("/", 1)[1][: -len(".json")] for p in storage.list_files(self.fs, self.path("keyed"), ".json")}
+        return self.ids("keyed")
 
     def staging(self, shard_id: str, *parts: str) -> str:
         return self.path("staging", shard_id, *parts)
 
     def done_ids(self) -> set[str]:
         """Ids of shards with a completion marker."""
-        return {p.rsplit("/", 1)[1][: -len(".json")] for p in storage.list_files(self.fs, self.path("done"), ".json")}
+        return self.ids("done")
 
     def summary(self) -> dict:
         """summary.json; ValueError if it is missing or not JSON (the scan did not finish)."""

@@ -1,8 +1,10 @@
 """Guarding a run folder: refuse a folder this tool did not create, and one scan or mitigation at a time.
 
 A folder is ours when it is missing, empty, or holds run.json. The lock, run.lock, names its owner
-(host, process, start time); it is stale when its owner's process is gone on this host. On another host
-the owner cannot be checked: the message says which file to remove once no run uses the folder.
+(host, process, the process's start time, when the lock was taken); it is stale when its owner's process is
+gone on this host, or when that process id now belongs to a process started at another time (a reused id).
+On another host the owner cannot be checked: the message says which file to remove once no run uses the
+folder. A process that holds the lock may take it again (a scan's mitigation): the outer hold releases it.
 """
 from __future__ import annotations
 
@@ -50,15 +52,38 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def process_start(pid: int) -> str | None:
+    """When process `pid` started, in clock ticks since boot (/proc/<pid>/stat); None where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def _me() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": process_start(os.getpid())}
+
+
+def _same_process(owner: dict, me: dict) -> bool:
+    return all(owner.get(key) == me[key] for key in ("host", "pid", "started"))
+
+
+def _gone(owner: dict) -> bool:
+    """Whether the lock's owner on this host is gone: no such process, or one started at another time."""
+    pid = int(owner.get("pid", -1))
+    return not _alive(pid) or (owner.get("started") is not None and process_start(pid) not in (None, owner["started"]))
+
+
 def _owner(folder: RunFolder) -> dict | None:
-    """The current lock's owner, or None when there is no lock or its owner died on this host."""
+    """The current lock's owner, or None when there is no lock or its owner is gone from this host."""
     if not folder.exists(LOCK):
         return None
     try:
         owner = storage.read_json(folder.fs, folder.path(LOCK))
     except (OSError, ValueError):
         return None  # a lock cut short by a crash while it was written
-    if owner.get("host") == socket.gethostname() and not _alive(int(owner.get("pid", -1))):
+    if owner.get("host") == socket.gethostname() and _gone(owner):
         return None
     return owner
 
@@ -84,11 +109,13 @@ def _write_exclusive(folder: RunFolder, owner: dict) -> bool:
 
 @contextmanager
 def locked(folder: RunFolder, command: str) -> Iterator[None]:
-    """Hold run.lock while `command` writes into the folder; ValueError if a live run holds it."""
-    me = {"host": socket.gethostname(), "pid": os.getpid(), "command": command,
-          "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    """Hold run.lock while `command` writes into the folder; ValueError if another live run holds it."""
+    me = _me() | {"command": command, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     while not _write_exclusive(folder, me):
         owner = _owner(folder)
+        if owner is not None and _same_process(owner, me):
+            yield  # held already by this process, which releases it
+            return
         if owner is not None:
             raise ValueError(f"{folder.address} is in use by {owner.get('command', 'a run')} (process "
                              f"{owner.get('pid')} on {owner.get('host')} since {owner.get('since')}); wait for it, "

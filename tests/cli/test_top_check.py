@@ -6,6 +6,8 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from audit.cli.main import main
@@ -143,3 +145,55 @@ def test_gate_counts_unscored_rows_from_the_report(run, tmp_path, capsys):
     (folder / "summary.json").write_text(json.dumps(summary))
     assert main(["check", str(folder), "--max-flagged", "100", "--max-failed-rows", "0"]) == 2
     assert "report/ has 2 rows not scored but summary.json says 0" in capsys.readouterr().err
+
+
+def _rewrite_report(folder, change):
+    """Apply `change` (a DataFrame -> DataFrame function) to every report/ part and rewrite flagged.parquet and
+    summary.json's count to agree, as a consistent editor of the folder would."""
+    flagged = []
+    for part in sorted((folder / "report").glob("*.parquet")):
+        table = pq.read_table(part)
+        frame = change(table.to_pandas())
+        table = pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False)
+        pq.write_table(table, part)
+        flagged.append(table.filter(table["flagged"]))
+    pq.write_table(pa.concat_tables(flagged), folder / "flagged.parquet")
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["flagged"] = sum(t.num_rows for t in flagged)
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+def _cleared_flags(folder):
+    _rewrite_report(folder, lambda f: f.assign(flagged=False))
+
+
+def _cleared_flags_under_a_threshold(folder):
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["flagging"] = {"threshold": 1.0, "top_k": None, "chosen_by": "--threshold"}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    _rewrite_report(folder, lambda f: f.assign(flagged=False))
+
+
+def _failures_forgotten(folder):
+    """A partial run whose failed/ markers were deleted and summary.json's failed list emptied."""
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["shards"]["total"] += 1
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+def _score_edited(folder):
+    _rewrite_report(folder, lambda f: f.assign(score=f["score"].where(f["rank"] != 30, f["score"] - 1e-6)))
+
+
+@pytest.mark.parametrize("damage,message", [
+    (_cleared_flags, f"report/'s flags are not the top {TOP_K} scores: 0 flagged where {TOP_K} should be"),
+    (_cleared_flags_under_a_threshold, "report/ disagrees with its threshold 1: 58 rows score above it but are not"),
+    (_failures_forgotten, "summary.json counts 3 shards but done/ and failed/ mark 2"),
+    (_score_edited, "report/'s 60 rows are not the 60 rows of the finished units' scores/ files"),
+])
+def test_gate_derives_flags_and_rows_again(run, tmp_path, capsys, damage, message):
+    folder = copy_run(run, tmp_path / "run")
+    damage(folder)
+    assert main(["check", str(folder), "--max-flagged", "100", "--max-failed-rows", "100"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1

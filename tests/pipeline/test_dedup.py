@@ -165,5 +165,5 @@ def test_report_page_top_and_final_block_show_duplication(runs, capsys):
     assert [int(line.split()[4]) for line in lines[1:-1]] == flagged["dup_count"].tolist()[:50]
 
     block = final_block(summary, str(base / "dedup"), None, 0, "complete")
-    assert f"dedup:    {distinct:,} distinct captions among 66 scorable rows, {66 - distinct:,} duplicates" in \
+    assert f"dedup:    {distinct:,} distinct caption keys among 66 scorable rows, {66 - distinct:,} duplicates" in \
         "\n".join(block)

@@ -62,3 +62,11 @@ def test_unet_flops_of_the_sd14_architecture(tmp_path):
     (tmp_path / "unet").mkdir()
     (tmp_path / "unet" / "config.json").write_text(json.dumps(config))
     assert abs(unet_flops(str(tmp_path)) - REFERENCE["flops_per_caption"] / 2) < 0.01e9
+
+
+def test_plan_of_no_rows_says_whether_dedup_is_on(tmp_path, capsys):
+    (tmp_path / "empty.txt").write_bytes(b"")
+    assert main(["scan", str(tmp_path / "empty.txt"), "--plan"]) == 0
+    assert "dedup: no rows to sample: 0 rows" in capsys.readouterr().out
+    assert main(["scan", str(tmp_path / "empty.txt"), "--plan", "--no-dedup"]) == 0
+    assert "every row scored (no dedup): 0 rows" in capsys.readouterr().out

@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 
+import numpy as np
 import pandas as pd
-import pytest
 
+import audit.cli.scan as scan_cli
+import audit.pipeline.run as run_module
 from audit.cli.main import main
 from tests.conftest import build_tiny_pipeline
+from tests.permissions import permissions_enforced
+from tests.weights import rewrite_keeping_mtime, tensor_spans
 
 
 def scan(model, out, *inputs, extra=()) -> int:
@@ -40,15 +43,18 @@ def test_edited_input_is_rescored_and_vanished_input_fails(local_ray, tiny_eps, 
     assert set(pd.read_parquet(out / "report")["source"]) == {str(a)}
 
 
-def test_replaced_weights_under_the_same_path_refuse_a_resume(local_ray, tmp_path):
+def test_a_changed_tensor_under_the_same_path_and_mtime_refuses_a_resume(local_ray, tmp_path, capsys):
     model = build_tiny_pipeline(tmp_path / "model", seed=0)
     (tmp_path / "in.txt").write_text("a red cat\n")
     out = tmp_path / "run"
     assert scan(model, out, tmp_path / "in.txt") == 0
-    other = build_tiny_pipeline(tmp_path / "other", seed=5)  # same shapes and sizes, other weights
-    shutil.copy(other / "unet" / "diffusion_pytorch_model.safetensors", model / "unet")
-    with pytest.raises(ValueError, match="model_fingerprint"):
-        main(["-v", "scan", str(tmp_path / "in.txt"), "-o", str(out), "--model", str(model)])
+    weights = model / "text_encoder" / "model.safetensors"
+    spans = tensor_spans(weights)
+    start, end = spans[sorted(spans)[len(spans) // 2]]  # one tensor mid-file, as a text-encoder fine-tune changes it
+    scaled = (np.frombuffer(weights.read_bytes()[start:end], dtype=np.float32) * 1.01 + 1e-3).astype(np.float32)
+    rewrite_keeping_mtime(weights, start, scaled.tobytes())
+    assert scan(model, out, tmp_path / "in.txt") == 2
+    assert "model_fingerprint" in capsys.readouterr().err
 
 
 def test_foreign_folder_is_refused_and_left_untouched(local_ray, tiny_eps, tmp_path, capsys):
@@ -132,6 +138,75 @@ def test_mitigate_refuses_a_folder_a_scan_is_using(local_ray, tiny_eps, tmp_path
                                                   "since": "now"}))
         assert main(["mitigate", str(out), "--max-steps", "1"]) == 2
         assert "in use by scan" in capsys.readouterr().err and not (out / "mitigations.parquet").exists()
+    finally:
+        owner.kill()
+        owner.wait()
+
+
+def test_a_dropped_input_or_new_unit_rows_leaves_a_folder_that_check_passes(local_ray, tiny_eps, tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("a red cat\na blue dog\nan old tree\n")
+    b.write_text("a green kite\n")
+    out = tmp_path / "run"
+    assert scan(tiny_eps, out, a, b, extra=["--top-k", "1"]) == 0
+    assert scan(tiny_eps, out, a, extra=["--top-k", "1"]) == 0  # b dropped: its unit is no longer part of the scan
+    assert main(["check", str(out), "--max-flagged", "1"]) == 0
+    assert scan(tiny_eps, out, a, extra=["--top-k", "1", "--unit-rows", "1"]) == 0  # three units of a instead of one
+    assert main(["check", str(out), "--max-flagged", "1"]) == 0
+    assert len(list((out / "done").iterdir())) == len(list((out / "scores").iterdir())) == 3
+
+
+def test_an_unreadable_folder_is_a_failed_input_and_hidden_ones_are_never_entered(local_ray, tiny_eps, tmp_path):
+    data = tmp_path / "data"
+    for name in ("a.txt", "locked/b.txt", ".cache/c.txt"):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_text("a red cat\na blue dog\n")
+    for name in ("locked", ".cache"):
+        (data / name).chmod(0)
+    try:
+        with permissions_enforced():  # as a user, not root, would scan it
+            assert scan(tiny_eps, tmp_path / "run", data) == 3
+    finally:
+        for name in ("locked", ".cache"):
+            (data / name).chmod(0o755)
+    summary = summary_of(tmp_path / "run")
+    assert [(f["source"], f["reason"]) for f in summary["shards"]["failed"]] == [
+        (str(data / "locked"), f"InputError: {data / 'locked'}: cannot list this folder (Permission denied)")]
+    assert summary["rows_read"] == 2 and summary["shards"]["total"] == 2
+
+
+def test_a_file_name_with_terminal_escapes_is_escaped_in_every_line(local_ray, tiny_eps, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "ok.txt").write_text("a red cat\n")
+    (data / "evil\x1b]0;pwned\x07\x1b[2J.tar").write_bytes(b"not a tar")  # sets the title, clears the screen
+    assert scan(tiny_eps, tmp_path / "run", data) == 3
+    err = capsys.readouterr().err
+    assert "exit 3:   partial: 1 of 2 shards failed: " in err and "evil\\x1b]0;pwned\\x07\\x1b[2J.tar" in err
+    assert "\x1b" not in err and "\x07" not in err
+
+
+def test_the_lock_is_held_to_the_end_of_scan_mitigate_and_a_reused_pid_does_not_hold_it(local_ray, tiny_eps, tmp_path,
+                                                                                        monkeypatch):
+    (tmp_path / "in.txt").write_text("a red cat\n")
+    out, held = tmp_path / "run", []
+
+    def noting_the_lock(real):
+        def call(*args, **kwargs):
+            held.append(json.loads((out / "run.lock").read_text())["command"])
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(run_module, "write_html_report", noting_the_lock(run_module.write_html_report))
+    monkeypatch.setattr(scan_cli, "mitigate_run", noting_the_lock(scan_cli.mitigate_run))
+    assert scan(tiny_eps, out, tmp_path / "in.txt", extra=["--threshold", "0", "--mitigate", "--max-steps", "1",
+                                                         "--max-edits", "1"]) == 0
+    assert held == ["scan --mitigate", "scan --mitigate"] and not (out / "run.lock").exists()
+    owner = subprocess.Popen(["sleep", "60"])  # alive, but not the process that took the lock under its id
+    try:
+        (out / "run.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": owner.pid, "started": "1",
+                                                  "command": "scan", "since": "then"}))
+        assert scan(tiny_eps, out, tmp_path / "in.txt", extra=["--threshold", "0"]) == 0
     finally:
         owner.kill()
         owner.wait()

@@ -49,7 +49,7 @@ def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, 
         progress = [line.split(" rows/s, ETA ")[0].rsplit(", ", 1)[0] for line in lines if " rows/s, ETA " in line]
         assert progress == ["reading and keying: 1 of 1 units, 2 of ~2 rows", "scoring distinct captions: 2 of ~2 rows",
                             "joining: 1 of 1 units, 2 of ~2 rows"]  # one line per step, with the planned rows
-        assert "dedup:    2 distinct captions among 2 scorable rows, 0 duplicates: 0.0% of scoring saved" in done.stderr
+        assert "dedup:    2 distinct caption keys among 2 scorable rows, 0 duplicates: 0.0% of scoring saved" in done.stderr
 
 
 def test_report_parquet_keeps_integer_and_boolean_types(local_ray, tiny_eps, tmp_path):

@@ -1,10 +1,22 @@
 """Expanding files, folders, globs and brace patterns into shards."""
 from __future__ import annotations
 
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
 import pytest
 
+from audit.readers.dispatch import iter_shard
 from audit.readers.errors import InputError
-from audit.readers.inputs import expand_inputs
+from audit.readers.inputs import Shard, expand_inputs
+from tests.permissions import permissions_enforced
 
 
 @pytest.fixture
@@ -63,3 +75,73 @@ def test_one_file_named_several_ways_is_one_shard(tmp_path):
     shards = expand_inputs([str(tmp_path / "data"), f"file://{tmp_path}/data/a.txt", str(tmp_path / "data" / "link.txt")])
     assert [s.source for s in shards] == [str(tmp_path / "data" / "a.txt")]
 
+
+
+def test_hidden_folders_are_never_entered_and_an_unreadable_folder_is_a_failing_shard(tmp_path):
+    for name in ("a.txt", "locked/b.txt", ".hidden/c.txt", "open/d.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("a red cat\n")
+    for name in ("locked", ".hidden"):
+        (tmp_path / name).chmod(0)
+    try:
+        with permissions_enforced():
+            with pytest.raises(PermissionError):
+                os.listdir(tmp_path / "locked")
+            shards = expand_inputs([str(tmp_path)])
+    finally:
+        for name in ("locked", ".hidden"):
+            (tmp_path / name).chmod(0o755)
+    assert [(s.source, s.kind) for s in shards] == [(str(tmp_path / "a.txt"), "txt"),
+                                                    (str(tmp_path / "open" / "d.txt"), "txt"),
+                                                    (str(tmp_path / "locked"), "folder")]
+    assert shards[-1].error == "cannot list this folder (Permission denied)" and shards[-1].identity is None
+    with pytest.raises(InputError, match="locked: cannot list this folder"):
+        next(iter_shard(Shard.from_record(asdict(shards[-1])), None, None, 10))
+
+
+LIST = """
+import json, logging, sys
+from audit.cli.main import sigterm_as_ctrl_c
+from audit.readers.inputs import expand_inputs
+logging.basicConfig(level=logging.DEBUG)
+try:
+    with sigterm_as_ctrl_c():  # as every command runs
+        print(json.dumps([s.source for s in expand_inputs(sys.argv[1:])]))
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def _listing(*inputs: str) -> subprocess.Popen:
+    """A child process of this checkout that lists `inputs` as a command does, logging at debug level."""
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[2])}
+    return subprocess.Popen([sys.executable, "-c", LIST, *inputs], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+def test_link_loops_are_listed_once_and_a_long_listing_stops_on_sigterm(tmp_path):
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.txt").write_text("a red cat\n")
+    (data / "sub" / "b.txt").write_text("a blue dog\n")
+    (data / "sub" / "up").symlink_to(data)  # two loops: every path through them would be listed without end
+    (data / "sub" / "again").symlink_to(data / "sub")
+    listing = _listing(str(data))
+    try:
+        out, _ = listing.communicate(timeout=60)
+    finally:
+        listing.kill()
+    assert listing.returncode == 0 and json.loads(out) == [str(data / "a.txt"), str(data / "sub" / "b.txt")]
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "everything").symlink_to("/")  # a real listing of seconds: the whole file system
+    listing = _listing(str(tmp_path / "big"))
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in listing.stderr], daemon=True).start()
+    try:
+        while "listing " not in lines.get(timeout=60):
+            pass
+        listing.send_signal(signal.SIGTERM)
+        assert listing.wait(timeout=10) == 130
+    finally:
+        listing.kill()
+        listing.wait()
