@@ -10,8 +10,8 @@ SUMMARY = {"rows_read": 3, "rows_scored": 3, "rows_not_scored": {}, "flagged": 0
 
 
 def test_final_block_keeps_a_uri_query_at_the_end_and_counts_caption_keys():
-    lines = final_block(SUMMARY, "s3://bucket/run?endpoint_override=localhost:9000", None, 1.0, 0, "complete")
+    lines = final_block(SUMMARY, "s3://bucket/run?endpoint_override=localhost:9000", None, 0, "complete")
     assert lines[-2].startswith("folder:   s3://bucket/run/?endpoint_override=localhost:9000 (report/ ranked")
     assert lines[-1] == "report:   s3://bucket/run/report.html?endpoint_override=localhost:9000"
     assert lines[1].startswith("dedup:    2 distinct caption keys among 3 scorable rows, 1 duplicates")
-    assert final_block(SUMMARY, "/data/run/", None, 1.0, 0, "complete")[-1] == "report:   /data/run/report.html"
+    assert final_block(SUMMARY, "/data/run/", None, 0, "complete")[-1] == "report:   /data/run/report.html"
