@@ -57,6 +57,12 @@ def final_block(summary: dict, output: str, log_file: str | None, wall: float, c
         lines.append(f"dedup:    {d['distinct_keys']:,} distinct captions among {d['keyed_rows']:,} scorable rows, "
                      f"{d['duplicate_rows']:,} duplicates: {d['scoring_saved']:.1%} of scoring saved "
                      f"({d['keys_scored_this_run']:,} scored in this run)")
+    if summary.get("left_report", {}).get("inputs"):
+        left = summary["left_report"]
+        one = left["inputs"] == 1
+        lines.append(f"earlier:  {_plural(left['inputs'], 'input')} of an earlier scan of this folder "
+                     f"({_plural(left['rows'], 'row')}) {'is' if one else 'are'} not among these inputs: "
+                     f"{'its' if one else 'their'} rows left the report")
     if "mitigation" in summary:
         m = summary["mitigation"]
         once = f" ({m['distinct_captions']:,} distinct captions, each once)" if "distinct_captions" in m else ""

@@ -83,15 +83,16 @@ def register(commands) -> None:
     p.set_defaults(run=run)
 
 
-def options_from_args(args: argparse.Namespace):
-    """The `ScanOptions` of parsed arguments (Ray is imported only when a scan runs)."""
+def options_from_args(args: argparse.Namespace, expanded=None):
+    """The `ScanOptions` of parsed arguments (Ray is imported only when a scan runs); `expanded`: the inputs'
+    shards, checked already."""
     from audit.pipeline.options import ScanOptions
 
     return ScanOptions(inputs=args.inputs, output=args.output, stage=stage_from_args(args),
                        caption_column=args.caption_column, caption_field=args.caption_field, actors=args.actors,
                        actor_cpus=args.actor_cpus, address=args.address, threshold=args.threshold,
                        top_k=args.top_k, top_fraction=args.top_fraction, rows_per_file=args.rows_per_file,
-                       unit_rows=args.unit_rows, gpu_wait=args.gpu_wait, dedup=args.dedup)
+                       unit_rows=args.unit_rows, gpu_wait=args.gpu_wait, dedup=args.dedup, expanded=expanded)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,16 +103,21 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("scan needs --output (or --plan to only plan)")
     from audit.cli.console import scan_console
     from audit.cluster.connect import connected
-    from audit.pipeline.run import run_scan
+    from audit.readers.preflight import checked_inputs
     from audit.runfolder import storage
     from audit.runfolder.folder import RunFolder
     from audit.runfolder.guard import claim
 
     start = time.monotonic()
-    claim(RunFolder.at(args.output))  # before the console writes its log into the folder
+    folder = RunFolder.at(args.output)
+    expanded = checked_inputs(args.inputs, args.caption_column, exclude=folder.root)  # before Ray or any file
+    options = options_from_args(args, expanded)
+    claim(folder)  # before the console writes its log into the folder
     with scan_console(args.output, args.verbose) as console:
+        from audit.pipeline.run import run_scan  # inside: what its imports log (matplotlib's font cache) goes to the log
+
         with connected(args.address):
-            summary = run_scan(options_from_args(args), console.progress)
+            summary = run_scan(options, console.progress)
             mitigation_failed = bool(args.mitigate and mitigate_run(mitigation_options(args, args.output,
                                                                                        args.threshold)))
         if args.mitigate:

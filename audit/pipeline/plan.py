@@ -14,7 +14,7 @@ from audit.model.flops import unet_flops
 from audit.model.loader import DEFAULT_MODEL
 from audit.pipeline.dedup.estimate import distinct_fraction
 from audit.readers.counts import count_rows
-from audit.readers.inputs import expand_inputs
+from audit.readers.preflight import checked_inputs
 from audit.readers.units import plan_units
 
 REFERENCE = {"gpu": "NVIDIA H200", "model": "SD 1.4 UNet", "dtype": "bfloat16", "compiled": True,
@@ -26,7 +26,7 @@ def plan_scan(inputs: list[str], model: str | None, unit_rows: int, rate: float 
               caption_column: str | None = None, caption_field: str | None = None) -> dict:
     """The plan of a scan of `inputs` as a JSON-ready dict; with `dedup`, GPU-hours count the distinct captions
     estimated from a sample (its tokenizers are loaded, no weights)."""
-    units = plan_units(expand_inputs(inputs), unit_rows)
+    units = plan_units(checked_inputs(inputs, caption_column), unit_rows)
     files: dict[str, dict] = {}
     for unit in units:
         entry = files.setdefault(unit.source, {"source": unit.source, "kind": unit.kind, "rows": 0, "units": 0})

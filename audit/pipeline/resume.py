@@ -37,3 +37,20 @@ def failures(folder: RunFolder, shard_ids: list[str]) -> dict[str, str]:
     """Shard id -> reason, for the shards with a failed/ record."""
     return {sid: storage.read_json(folder.fs, folder.failed(sid))["reason"] for sid in shard_ids
             if storage.exists(folder.fs, folder.failed(sid))}
+
+
+def leave(folder: RunFolder, shards: list[Shard]) -> dict:
+    """Remove the done and failed markers of units that are not among `shards` (an earlier scan's other inputs:
+    their rows leave the report; their scores stay for a later scan that names them again); count the inputs
+    that left and their rows."""
+    current, sources = {s.shard_id for s in shards}, {s.source for s in shards}
+    left: dict[str, int] = {}
+    for sid in folder.done_ids() - current:
+        marker = storage.read_json(folder.fs, folder.done(sid))
+        if marker["source"] not in sources:
+            left[marker["source"]] = left.get(marker["source"], 0) + int(marker["rows"])
+        storage.remove_file(folder.fs, folder.done(sid))
+    for path in storage.list_files(folder.fs, folder.path("failed"), ".json"):
+        if path.rsplit("/", 1)[1][: -len(".json")] not in current:
+            storage.remove_file(folder.fs, path)
+    return {"inputs": len(left), "rows": sum(left.values())}

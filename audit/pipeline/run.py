@@ -20,7 +20,7 @@ from audit.pipeline.summary import build_summary, timing
 from audit.pipeline.tracker import ProgressFn
 from audit.ranking.flagging import choose_flagging
 from audit.ranking.range_sort import rank_finished_shards
-from audit.readers.inputs import expand_inputs
+from audit.readers.preflight import checked_inputs
 from audit.readers.units import plan_units
 from audit.reports.html import write_html_report
 from audit.runfolder import storage
@@ -51,13 +51,15 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None) -> dict:
     start = time.monotonic()
     folder = RunFolder.at(options.output)
     claim(folder)
-    shards = plan_units(expand_inputs(options.inputs, exclude=folder.root), options.unit_rows)
+    expanded = options.expanded or checked_inputs(options.inputs, options.caption_column, exclude=folder.root)
+    shards = plan_units(expanded, options.unit_rows)
     with locked(folder, "scan"), connected(options.address):
         pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
         metadata = describe_on_pool(options.stage, pool, options.gpu_wait)
         warn_uncalibrated(Profile(**metadata["profile"]), metadata["model"])  # the actors' warnings go to Ray's log
         params = score_params(metadata, options.caption_column, options.caption_field) | {"dedup": options.dedup}
         check_or_store(folder, params)
+        left = resume.leave(folder, shards)
         score = score_distinct_keys if options.dedup else score_every_row
         log.info("%d shards to scan with %d actor(s) (%s)%s", len(shards), pool.size, pool.resources,
                  "" if options.dedup else ", every row scored (no dedup)")
@@ -76,6 +78,7 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None) -> dict:
     summary["dedup"] = scored.dedup
     summary["pool"] = {"actors": pool.size, **pool.resources}
     summary["scan_id"] = scan_identity(params, markers)
+    summary["left_report"] = left
     _carry_or_drop_mitigations(folder, summary)
     storage.write_json(folder.fs, folder.path("summary.json"), summary)
     write_html_report(options.output)

@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from audit.cli.outcome import EXIT_NOTHING_SCORED, EXIT_OK, EXIT_PARTIAL
+from audit.cli.outcome import EXIT_NOTHING_SCORED, EXIT_OK
 
 RAY_NOISE = ("core_worker", "Token authentication", "Started a local Ray", "streaming_executor", "INFO", "Traceback")
 
@@ -22,21 +22,18 @@ def scan_cli(address: str, model, inputs, out, *extra) -> subprocess.CompletedPr
 
 
 @pytest.mark.parametrize("case, code, reason", [
-    ("missing", EXIT_PARTIAL, "partial: 1 of 1 shard failed: {input}: file not found"),
     ("empty", EXIT_NOTHING_SCORED, "nothing scored: the inputs have no rows"),
     ("unscorable", EXIT_NOTHING_SCORED, "nothing scored: no row of 2 could be scored (empty 2)"),
     ("none flagged", EXIT_OK, "complete"),
 ])
 def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, reason):
     given = tmp_path / "in.txt"
-    content = {"missing": None, "empty": "", "unscorable": "\n   \n", "none flagged": "a red cat\na blue dog\n"}[case]
-    if content is not None:
-        given.write_text(content)
+    given.write_text({"empty": "", "unscorable": "\n   \n", "none flagged": "a red cat\na blue dog\n"}[case])
     out = tmp_path / "run"
     done = scan_cli(local_ray, tiny_eps, [given], out, "--threshold", "1e9")
     lines = done.stderr.splitlines()
     assert done.returncode == code, done.stderr
-    assert [line for line in lines if line.startswith("exit ")] == [f"exit {code}:   " + reason.format(input=given)]
+    assert [line for line in lines if line.startswith("exit ")] == [f"exit {code}:   " + reason]
     assert lines[-1] == f"report:   {out}/report.html" and (out / "report.html").stat().st_size > 1000
     assert done.stdout == "" and not any(noise in done.stderr for noise in RAY_NOISE)
     assert len(lines) <= 10  # a progress line per step (3), counts, (speed), (dedup), exit, log, folder, report
