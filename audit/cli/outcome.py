@@ -42,12 +42,18 @@ def _flagging(summary: dict) -> str:
     return rule["chosen_by"]
 
 
+def _distinct(summary: dict) -> str:
+    """`, 54 distinct captions`: how many captions the flagged rows are."""
+    n = summary.get("flagged_captions")
+    return "" if n is None else f", {n:,} distinct caption" + ("" if n == 1 else "s")
+
+
 def final_block(summary: dict, output: str, log_file: str | None, wall: float, code: int, reason: str) -> list[str]:
     """The lines that end a scan: counts, throughput, the exit status, where the logs and the report are (last)."""
     t = summary["timing"]
     not_scored = sum(summary["rows_not_scored"].values())
     lines = [f"rows:     {summary['rows_read']:,} read, {summary['rows_scored']:,} scored, {not_scored:,} not scored; "
-             f"{summary['flagged']:,} flagged ({_flagging(summary)})"]
+             f"{summary['flagged']:,} flagged{_distinct(summary)} ({_flagging(summary)})"]
     if t.get("model_captions_per_second"):
         lines.append(f"speed:    {t['model_captions_per_second']:,.1f} captions/s per actor in the model "
                      f"({t['rows_this_run']:,} rows in {t['model_seconds']:,.2f} s of {wall:,.1f} s; the rest: "

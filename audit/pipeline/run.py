@@ -74,6 +74,7 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None) -> dict:
         storage.remove_tree(folder.fs, folder.path("staging"))
     times = timing(time.monotonic() - start, scoring_seconds, scored.model_seconds, rows_now, pool.size)
     summary = build_summary(shards, markers, scored.failures, len(scored.resumed), flagging, flagged, metadata, times)
+    summary["flagged_captions"] = folder.count_flagged_captions()
     summary["shards"]["rescored_changed"] = scored.changed
     summary["dedup"] = scored.dedup
     summary["pool"] = {"actors": pool.size, **pool.resources}

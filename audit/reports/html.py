@@ -17,7 +17,7 @@ from audit.runfolder.folder import RunFolder
 from audit.schemas import URL_COLUMNS
 
 GUIDE_FILE = Path(__file__).resolve().parents[2] / sections.GUIDE  # present in a source checkout
-TOP_ROWS = 500  # most flagged rows in the table
+TOP_ROWS = 500  # most flagged captions in the table
 PLOTS = ("score_histogram", "score_terms", "score_dup_count", "roc")
 
 
@@ -63,11 +63,13 @@ def build_report(run: RunFolder, evaluation_dir: str | Path | None = None) -> tu
         figures.append(sections.figure(f"ROC on {evaluation.n_memorized:,} memorized and {evaluation.n_clean:,} "
                                        f"clean labelled captions (from {evaluation_dir}).", "roc",
                                        _data_uri(evaluation.png), sections.evaluation(evaluation, params["model"])))
-    top = run.top_flagged(TOP_ROWS, URL_COLUMNS)
+    top = run.flagged_captions(TOP_ROWS, URL_COLUMNS)
+    captions = summary.get("flagged_captions")
+    captions = run.count_flagged_captions() if captions is None else captions  # a folder of an older version
     guide = GUIDE_FILE.as_uri() if GUIDE_FILE.is_file() else None
     body = [sections.summary(summary, guide),
             f'<section id="plots"><h2>Scores</h2><div class="figures">{"".join(figures)}</div></section>',
-            sections.flagged(top, summary["flagged"], run.mitigations(top["row_id"].to_pylist())),
+            sections.flagged(top, summary["flagged"], captions, run.mitigations([g.row["row_id"] for g in top])),
             sections.shards(stats.shards, summary["shards"]["failed"]), sections.files("mitigation" in summary)]
     return _page("Memorization audit", f"model {params['model']}", body), plots
 

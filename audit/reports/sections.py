@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
-
 from audit.reports import cells
 from audit.reports.cells import text
 from audit.reports.roc import Evaluation
+from audit.runfolder.groups import CaptionGroup
 from audit.schemas import URL_COLUMNS
 
 SHARD_ROWS = 1000  # most shards listed
@@ -36,7 +35,8 @@ def summary(s: dict, guide_href: str | None = None) -> str:
     reasons = ", ".join(f"{text(k)} {v:,}" for k, v in s["rows_not_scored"].items()) or "none"
     rate = t.get("model_captions_per_second")
     cards = [("rows read", _count(s["rows_read"])), ("scored", _count(s["rows_scored"])),
-             ("not scored", _count(not_scored)), ("flagged", _count(s["flagged"])),
+             ("not scored", _count(not_scored)), ("flagged rows", _count(s["flagged"])),
+             *[("flagged captions", _count(s["flagged_captions"]))] * ("flagged_captions" in s),
              ("captions/s per actor", "" if rate is None else f"{rate:,.1f}")]
     banner = "" if s["complete"] else (f'<p class="banner">Partial run: {len(shards["failed"])} of {shards["total"]} '
                                        "shards failed; this report covers the others.</p>")
@@ -120,28 +120,46 @@ def figure(title: str, name: str, data_uri: str, note: str = "") -> str:
             f"<figcaption>{text(title)}{(' ' + note) if note else ''}</figcaption></figure>")
 
 
-def flagged(table: pa.Table, total: int, mitigations: dict[int, dict] | None) -> str:
-    """The top flagged rows; trigger words and rewrites when the run has mitigations."""
+def _places(group: CaptionGroup, url_columns: list[str]) -> str:
+    """Where a caption's flagged rows are: its row's file and position (and URL); for copies, the first few and
+    how many more."""
+    def one(row: dict) -> str:
+        url = next((row[c] for c in url_columns if row.get(c) is not None), None)
+        return cells.source(row["source"], row.get("row_index"), row.get("key"), url)
+
+    if group.rows == 1:
+        return one(group.row)
+    more = group.rows - len(group.places)
+    return (f'<div class="muted">{group.rows:,} flagged rows:</div>' + "".join(f"<div>{one(r)}</div>"
+                                                                                for r in group.places)
+            + (f'<div class="muted">+{more:,} more in flagged.parquet</div>' if more else ""))
+
+
+def flagged(groups: list[CaptionGroup], total: int, captions: int, mitigations: dict[int, dict] | None) -> str:
+    """The top flagged captions, copies of one caption in one row (its best rank, where its copies are); trigger
+    words and rewrites when the run has mitigations."""
     if not total:
         return '<section id="top"><h2>Flagged captions</h2><p>No rows were flagged.</p></section>'
-    url_columns = [c for c in URL_COLUMNS if c in table.column_names]
-    copies = "dup_count" in table.column_names and table["dup_count"].null_count < table.num_rows
+    rows = [g.row for g in groups]
+    url_columns = [c for c in URL_COLUMNS if any(c in r for r in rows)]
+    copies = any(r.get("dup_count") is not None for r in rows)
     head = ["rank", "caption", "score", "norm", "cosine", *["dup_count"] * copies,
             "source" + " and url" * bool(url_columns)]
     head += ["suggested rewrite"] * (mitigations is not None)
     body = []
-    for row in table.to_pylist():
+    for group, row in zip(groups, rows):
         result = (mitigations or {}).get(row["row_id"])
         triggers = result.get("trigger_tokens") if result and result["status"] == "ok" else None
-        url = next((row[c] for c in url_columns if row[c] is not None), None)
         tds = [("rank", text(row["rank"])), ("caption", cells.caption(row["caption"], triggers))] + \
               [("num", cells.number(row[c])) for c in ("score", "norm", "cosine")] + \
-              ([("num", "" if row["dup_count"] is None else f"{row['dup_count']:,}")] if copies else []) + \
-              [("source", cells.source(row["source"], row.get("row_index"), row.get("key"), url))] + \
+              ([("num", "" if row.get("dup_count") is None else f"{row['dup_count']:,}")] if copies else []) + \
+              [("source", _places(group, url_columns))] + \
               [("rewrite", cells.mitigation(result))] * (mitigations is not None)
         body.append("<tr>" + "".join(f'<td class="{c}">{v}</td>' for c, v in tds) + "</tr>")
-    note = (f"Showing the top {table.num_rows:,} of {total:,} flagged rows; all are in flagged.parquet."
-            if table.num_rows < total else f"All {total:,} flagged rows.")
+    counts = f"{captions:,} distinct captions in {total:,} flagged rows"
+    note = (f"Showing the top {len(groups):,} of {counts}; every row is in flagged.parquet."
+            if len(groups) < captions else f"All {counts}.")
+    note += " A caption flagged in several rows (copies) is shown once, at its best rank."
     if mitigations is not None:
         note += " Highlighted words raise the score (darker: more); the rewrite strikes out dropped words."
     return (f'<section id="top"><h2>Flagged captions</h2><p class="muted">{note}</p><div class="wide">'
