@@ -82,7 +82,9 @@ def mitigate_run(options: "MitigationOptions") -> int:
     from audit.runfolder.folder import RunFolder
     from audit.runfolder.guard import locked
 
-    with locked(RunFolder.at(options.run_dir), "mitigate"):
+    folder = RunFolder.at(options.run_dir)
+    folder.summary()  # a folder that is no finished scan is refused before the lock creates anything
+    with locked(folder, "mitigate"):
         counts = run_mitigation(options)
         write_html_report(options.run_dir)
     return int(counts["failed"] > 0)
