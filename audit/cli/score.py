@@ -14,8 +14,8 @@ from audit.cli.options import add_model_options, at_least, fraction, stage_from_
 from audit.cli.outcome import scan_exit
 from audit.ranking.flagging import choose_flagging
 from audit.ranking.in_memory import flag_frame, rank_frame
-from audit.readers.status import OK
 from audit.readers.dispatch import read_captions
+from audit.readers.status import OK
 from audit.reports.parquet import write_parquet_report
 from audit.scoring.keys import KeyStage, with_keys
 

@@ -20,6 +20,12 @@ def _count(n: int | None) -> str:
     return "" if n is None else f"{n:,}"
 
 
+def shown_model(params: dict) -> str:
+    """The model as the user gave it; the bundled canary (the default) by its name, not this machine's path."""
+    model = params.get("model") or ""
+    return CANARY_NAME if model and Path(model).resolve() == CANARY else model
+
+
 def _dedup(d: dict | None) -> str:
     if not d:
         return "off (--no-dedup): every row was scored"
@@ -28,7 +34,7 @@ def _dedup(d: dict | None) -> str:
             f"{d['keys_scored_this_run']:,} keys scored in this run")
 
 
-def summary(s: dict, guide_href: str | None = None) -> str:
+def summary(s: dict) -> str:
     """Headline counts, a note on the canary model, then model, score, flagging, shard and timing details."""
     p, t, rule, shards = s["score_parameters"], s["timing"], s["flagging"], s["shards"]
     not_scored = sum(s["rows_not_scored"].values())
@@ -36,7 +42,7 @@ def summary(s: dict, guide_href: str | None = None) -> str:
     rate = t.get("model_captions_per_second")
     cards = [("rows read", _count(s["rows_read"])), ("scored", _count(s["rows_scored"])),
              ("not scored", _count(not_scored)), ("flagged rows", _count(s["flagged"])),
-             *[("flagged captions", _count(s["flagged_captions"]))] * ("flagged_captions" in s),
+             *([("flagged captions", _count(s["flagged_captions"]))] if "flagged_captions" in s else []),
              ("captions/s per actor", "" if rate is None else f"{rate:,.1f}")]
     banner = "" if s["complete"] else (f'<p class="banner">Partial run: {len(shards["failed"])} of {shards["total"]} '
                                        "shards failed; this report covers the others.</p>")
@@ -44,7 +50,7 @@ def summary(s: dict, guide_href: str | None = None) -> str:
                  else f"top {rule['top_k']:,} rows" if rule["top_k"] is not None else "no rule")
     profile = p.get("profile") or {}
     details = [
-        ("model", f"{text(p.get('model'))} ({text(p.get('prediction_type'))}, {text(p.get('dtype'))}, "
+        ("model", f"{text(shown_model(p))} ({text(p.get('prediction_type'))}, {text(p.get('dtype'))}, "
                   f"{text(p.get('device'))})"),
         ("score", f"{p['w_norm']:.4g} &middot; norm + {p['w_cos']:.4g} &middot; cosine "
                   f"(profile {text(profile.get('name'))}: {text(profile.get('source'))})"),
@@ -72,7 +78,7 @@ def summary(s: dict, guide_href: str | None = None) -> str:
                                          f"{text(m.get('attribution', 'leave-one-out'))}"))
     card_html = "".join(f'<div class="card"><b>{v}</b><span>{k}</span></div>' for k, v in cards)
     return (f'<section id="summary"><h2>Summary</h2>{banner}<div class="cards">{card_html}</div>'
-            f'{model_note(p.get("model"), guide_href)}<table class="details">{_rows(details)}</table></section>')
+            f'{model_note(p.get("model"))}<table class="details">{_rows(details)}</table></section>')
 
 
 CANARY_NOTE = (
@@ -84,6 +90,7 @@ CANARY_NOTE = (
     "model copies an image, but because at 8x8 pixels such a caption determines nearly the whole image, so "
     "its guidance is strong. See audit/assets/canary/README.md.")
 GUIDE = "docs/reading-the-report.md"
+CANARY_NAME = "audit/assets/canary (bundled)"
 CANARY = Path(__file__).resolve().parents[1] / "assets" / "canary"
 
 
@@ -92,11 +99,11 @@ def is_canary(model: str) -> bool:
     return Path(model).resolve() == CANARY or model.rstrip("/").endswith("audit/assets/canary")
 
 
-def model_note(model: str | None, guide_href: str | None) -> str:
-    """What the canary is, when it is the scanned model; and where the reading guide is."""
+def model_note(model: str | None) -> str:
+    """What the canary is, when it is the scanned model; and where the reading guide is (named, not linked: a
+    link to this machine's files would be dead wherever the page is read)."""
     canary = f'<p class="note">{text(CANARY_NOTE)}</p>' if model and is_canary(model) else ""
-    guide = f'<a href="{text(guide_href)}">{GUIDE}</a>' if guide_href else f"<code>{GUIDE}</code>"
-    return f'{canary}<p class="muted">How to read this page: {guide} in the audit source.</p>'
+    return f'{canary}<p class="muted">How to read this page: <code>{GUIDE}</code> in the audit source.</p>'
 
 
 def files(mitigated: bool) -> str:

@@ -71,7 +71,7 @@ def test_a_folder_whose_runs_scored_nothing_takes_other_parameters(local_ray, ti
     given = tmp_path / "in.jsonl"
     given.write_text('{"caption": "a red cat"}\n{"caption": "a blue dog"}\n')
     out = tmp_path / "run"
-    assert scan(tiny_eps, out, given, extra=["--caption-column", "TXT"]) == 4  # every row: missing_field
+    assert scan(tiny_eps, out, given, extra=["--caption-column", "TXT"]) == 3  # its one shard fails: no field TXT
     assert scan(tiny_eps, out, given) == 0  # the corrected command, into the same folder
     assert summary_of(out)["rows_scored"] == 2
     capsys.readouterr()
