@@ -56,7 +56,8 @@ def register(commands) -> None:
     plan.add_argument("--json", action="store_true", help="with --plan: print the plan as JSON")
     plan.add_argument("--rate", type=float, default=None,
                       help="with --plan: captions/s of one GPU on this model (default: scaled by FLOPs from a "
-                           "measured H200 run of SD 1.4)")
+                           "measured H200 run of SD 1.4; none for models under ~100 GFLOP per caption, whose rate "
+                           "overheads decide: measure it, e.g. with `score` on a sample)")
     p.add_argument("--caption-column", default=None, help="Parquet/jsonl caption column (default: TEXT, caption, text)")
     p.add_argument("--caption-field", default=None, help="WebDataset: take the caption from this .json field")
     p.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
