@@ -65,7 +65,8 @@ def register(commands) -> None:
     p.add_argument("--actor-cpus", type=float, default=None, help="CPUs per actor (default 1 with a GPU, else 0.5)")
     p.add_argument("--gpu-wait", type=float, default=0.0, help="seconds to wait for an autoscaler to add the GPUs "
                    "the actors need when the cluster has too few (default 0: fail at once)")
-    p.add_argument("--rows-per-file", type=at_least(1), default=500_000, help="about this many rows per report file")
+    p.add_argument("--rows-per-file", type=at_least(1), default=500_000,
+                   help="about this many rows per report file (default 500000)")
     p.add_argument("--unit-rows", type=at_least(1), default=100_000,
                    help="rows per unit of work: Parquet files are split into runs of whole row groups of up to "
                         "this many rows, each read, scored, kept and resumed on its own (default 100000)")

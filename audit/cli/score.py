@@ -29,8 +29,7 @@ def register(commands) -> None:
         description="Score every caption of one .txt (a caption per line), .jsonl, .parquet or WebDataset .tar file "
                     "(local, or an s3:// gs:// URI) and write a "
                     "Parquet report sorted by rank (1 = most likely memorized). Rows that cannot be scored are "
-                    "kept with a `status` saying why. For sharded or very large inputs use `scan`.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "kept with a `status` saying why. For sharded or very large inputs use `scan`.")
     p.add_argument("--input", "-i", required=True, help="caption file: .txt, .jsonl, .parquet or .tar (local or s3:// gs://)")
     p.add_argument("--output", "-o", required=True, help="report path (.parquet)")
     p.add_argument("--caption-column", default=None,

@@ -14,11 +14,12 @@ from audit.cli.outcome import EXIT_NOTHING_SCORED, EXIT_OK
 RAY_NOISE = ("core_worker", "Token authentication", "Started a local Ray", "streaming_executor", "INFO", "Traceback")
 
 
-def scan_cli(address: str, model, inputs, out, *extra) -> subprocess.CompletedProcess:
+def scan_cli(address: str, model, inputs, out, *extra, env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m audit scan` in a new process joined to the test's Ray, as a terminal-less user runs it."""
     return subprocess.run([sys.executable, "-m", "audit", "scan", *map(str, inputs), "-o", str(out), "--model",
                            str(model), "--batch-size", "8", "--address", address, *map(str, extra)],
-                          capture_output=True, text=True, timeout=300, env=os.environ | {"AUDIT_TORCH_THREADS": "1"})
+                          capture_output=True, text=True, timeout=300,
+                          env=os.environ | {"AUDIT_TORCH_THREADS": "1"} | (env or {}))
 
 
 @pytest.mark.parametrize("case, code, reason", [
@@ -30,14 +31,17 @@ def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, 
     given = tmp_path / "in.txt"
     given.write_text({"empty": "", "unscorable": "\n   \n", "none flagged": "a red cat\na blue dog\n"}[case])
     out = tmp_path / "run"
-    done = scan_cli(local_ray, tiny_eps, [given], out, "--threshold", "1e9")
+    fresh = {"MPLCONFIGDIR": str(tmp_path / "matplotlib")}  # a first run: matplotlib builds its font cache
+    done = scan_cli(local_ray, tiny_eps, [given], out, "--threshold", "1e9", env=fresh)
     lines = done.stderr.splitlines()
     assert done.returncode == code, done.stderr
     assert [line for line in lines if line.startswith("exit ")] == [f"exit {code}:   " + reason]
     assert lines[-1] == f"report:   {out}/report.html" and (out / "report.html").stat().st_size > 1000
     assert done.stdout == "" and not any(noise in done.stderr for noise in RAY_NOISE)
     assert len(lines) <= 10  # a progress line per step (3), counts, (speed), (dedup), exit, log, folder, report
-    assert "Started a local Ray" not in (out / "logs" / "scan.log").read_text()  # it joined the test's Ray
+    log = (out / "logs" / "scan.log").read_text()
+    assert "Started a local Ray" not in log  # it joined the test's Ray
+    assert "fontManager" not in done.stderr and "generated new fontManager" in log
     if case == "none flagged":
         assert "0 flagged" in done.stderr and "No rows were flagged." in (out / "report.html").read_text()
         progress = [line.split(" rows/s, ETA ")[0].rsplit(", ", 1)[0] for line in lines if " rows/s, ETA " in line]
