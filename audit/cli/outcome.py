@@ -6,9 +6,10 @@ EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_PARTIAL, EXIT_NOTHING_SCORED = 0, 1, 2
 EXIT_CODES = """\
 exit codes: 0 complete: every shard scored (whether or not rows were flagged);
   1 other errors, or mitigation failed for some rows (their status is in mitigations.parquet);
-  2 bad arguments or inputs (e.g. a pattern that matches no file), or resuming with other score parameters;
-  3 partial run: some shards failed, e.g. a missing or corrupt file (named in summary.json; the report
-    covers the others);
+  2 bad arguments or inputs, checked before Ray starts (a named file that does not exist, a pattern that
+    matches no file, a missing caption column), or resuming with other score parameters;
+  3 partial run: some shards failed, e.g. a corrupt file or one that vanished during the scan (named in
+    summary.json; the report covers the others);
   4 nothing scored: the inputs have no rows, or no row could be scored (empty or invalid captions).
   130 stopped by Ctrl-C or SIGTERM: finished units are kept; run the same command again to resume.
 Exits 0, 3 and 4 write report.html; the console's `exit N:` line gives the reason."""
