@@ -149,7 +149,7 @@ def test_report_page_top_and_final_block_show_duplication(runs, capsys):
     shown = [line for line in lines[1:-1] if "flagged rows:" not in line]  # a caption's line, not its copies' line
     assert [int(line.split()[0]) for line in shown] == firsts["rank"].tolist()
     assert [int(line.split()[4]) for line in shown] == firsts["dup_count"].tolist()
-    table = page.split('<table id="flagged">')[1]
+    table = page.split('<table id="flagged">')[1].split("</table>")[0]
     assert table.count("<tr>") == 1 + len(firsts) and "flagged rows:</div>" in table
 
     block = "\n".join(final_block(summary, str(base / "dedup"), None, 1.0, 0, "complete"))
