@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from audit.ranking.in_memory import rank_frame
+from audit.ranking.flagging import choose_flagging
+from audit.ranking.in_memory import flag_frame, rank_frame
 from audit.runfolder.folder import RunFolder
 from audit.scoring.engine import ScoreConfig
 from audit.scoring.keys import KeyStage, with_keys
@@ -29,12 +30,14 @@ def load_model(model: str | None = None, device: str = "auto", dtype: str = "flo
 
 def score_captions(captions: Sequence[object], stage: ScoreStage | None = None) -> pd.DataFrame:
     """Score captions in this process; a frame ranked like `score`'s report (unscorable values keep a status),
-    with each caption's key and how many of `captions` share it (`dup_count`)."""
+    with each caption's key, how many of `captions` share it (`dup_count`) and `flagged` (by the profile's
+    threshold, as `score` flags without options)."""
     stage = stage or load_model()
     frame = pd.DataFrame({"row_id": range(len(captions)), "caption": pd.Series(list(captions), dtype=object)})
     keys = KeyStage(stage.model)
     keys.setup()
-    return rank_frame(with_keys(stage.process(frame), keys))
+    ranked = rank_frame(with_keys(stage.process(frame), keys))
+    return flag_frame(ranked, choose_flagging(None, None, None, stage.weights.threshold, int(ranked["rank"].count())))
 
 
 def scan(inputs: Sequence[str], output: str, stage: ScoreStage | None = None, **options) -> dict:

@@ -47,11 +47,14 @@ def copy_run(run: Path, to: Path) -> Path:
 
 
 def write_run(folder: Path, scores: np.ndarray, flagged: np.ndarray, sources: int = 1, captions: bool = False,
-              **summary) -> Path:
-    """A hand-made run folder of len(scores) rows, ranked already (highest score first), with captions or without:
-    report/, flagged.parquet, summary.json (`summary` overrides its fields)."""
+              keys: list[str] | None = None, **summary) -> Path:
+    """A hand-made run folder of len(scores) rows, ranked already (highest score first), with captions or without,
+    or with the caption key of each row (then its caption, dup_count and row_index too): report/, flagged.parquet,
+    summary.json (`summary` overrides its fields)."""
     n = len(scores)
-    table = pa.table({**({"caption": [f"caption {i}" for i in range(n)]} if captions else {}),
+    dedup = {"caption": [f"caption {k}" for k in keys], "caption_key": keys,
+             "dup_count": [keys.count(k) for k in keys], "row_index": np.arange(n) // sources} if keys else {}
+    table = pa.table({**({"caption": [f"caption {i}" for i in range(n)]} if captions else {}), **dedup,
                       "rank": np.arange(1, n + 1), "row_id": np.arange(n), "score": scores,
                       "norm": scores / 4, "cosine": scores / 8, "flagged": flagged,
                       "source": [f"s{i % sources}.parquet" for i in range(n)]})

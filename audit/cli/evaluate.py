@@ -16,18 +16,18 @@ log = logging.getLogger(__name__)
 def register(commands) -> None:
     p = commands.add_parser(
         "evaluate", help="measure detection on labelled captions and fit a profile",
-        description="Score known memorized and known clean captions, print AUC and TPR at 1%%/3%% FPR for the "
+        description="Score known memorized and known clean captions, print AUC and TPR at 1%/3% FPR for the "
                     "combined score, the norm term alone (Wen et al.) and the cosine term alone, fit the two "
                     "weights (logistic regression) and a threshold at --fpr, and write evaluation.json, "
                     "profile.json (for `score --profile`), scores.parquet and roc.png into --output. "
                     "Reproduce the paper's Table 1 with real SD 1.4 weights: "
-                    "evaluate --model CompVis/stable-diffusion-v1-4 --memorized sd1_mem.txt --clean sd1_nmem.txt",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "evaluate --model CompVis/stable-diffusion-v1-4 --memorized sd1_mem.txt --clean sd1_nmem.txt")
     p.add_argument("--memorized", required=True, help="caption file of known memorized captions")
     p.add_argument("--clean", required=True, help="caption file of known non-memorized captions")
     p.add_argument("--caption-column", default=None, help="caption field/column of both files")
-    p.add_argument("--output", "-o", default="evaluation", help="output folder")
-    p.add_argument("--fpr", type=float, default=0.01, help="target false-positive rate of the fitted threshold")
+    p.add_argument("--output", "-o", default="evaluation", help="output folder (default evaluation)")
+    p.add_argument("--fpr", type=float, default=0.01,
+                   help="target false-positive rate of the fitted threshold (default 0.01)")
     add_model_options(p)
     p.set_defaults(run=run)
 

@@ -37,6 +37,14 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class OursOrWarnings(logging.Filter):
+    """Our records at every level, other libraries' from WARNING up: their INFO (e.g. matplotlib's "generated new
+    fontManager") is not for the user's terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.split(".")[0] in ("audit", "__main__") or record.levelno >= logging.WARNING
+
+
 def _quiet_libraries() -> None:
     """Keep diffusers/transformers/hub progress bars and advisory warnings out of the user's terminal.
 
@@ -69,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     args.started = None if argv is None else time.monotonic()  # None: the process's start (its imports count)
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(SafeLines())
+    if not args.verbose:
+        handler.addFilter(OursOrWarnings())
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler],
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     threads = os.environ.get("AUDIT_TORCH_THREADS")

@@ -35,19 +35,21 @@ Exit codes: 0 every flagged row mitigated; 1 some rows failed (status in mitigat
 """
 
 
-def add_mitigation_options(parser: argparse.ArgumentParser) -> None:
+def add_mitigation_options(parser: argparse.ArgumentParser, notes: str = "see `mitigate --help`") -> None:
     g = parser.add_argument_group("mitigation")
     g.add_argument("--mitigation-actors", type=at_least(1), default=None,
                    help="actors of the mitigation pool (default: one per GPU, else 1)")
     g.add_argument("--attribution", choices=ATTRIBUTIONS, default=ATTRIBUTIONS[0],
-                   help="how trigger words are measured (default leave-one-out; see `mitigate --help`)")
-    g.add_argument("--max-edits", type=at_least(0), default=3, help="most words a rewrite may drop")
-    g.add_argument("--max-steps", type=at_least(0), default=50, help="most gradient steps of the embedding adaptation")
+                   help=f"how trigger words are measured (default leave-one-out; {notes})")
+    g.add_argument("--max-edits", type=at_least(0), default=3, help="most words a rewrite may drop (default 3)")
+    g.add_argument("--max-steps", type=at_least(0), default=50,
+                   help="most gradient steps of the embedding adaptation (default 50)")
     g.add_argument("--target", type=float, default=None, help="score the embedding adaptation aims for, under the "
                    "threshold (default: the profile's clean-caption median, else 10%% under the threshold)")
     g.add_argument("--mitigation-batch-size", type=at_least(1), default=8,
-                   help="distinct flagged captions adapted together and kept as one resumable batch")
-    g.add_argument("--lr", type=float, default=0.05, help="AdamW learning rate of the embedding adaptation")
+                   help="distinct flagged captions adapted together and kept as one resumable batch (default 8)")
+    g.add_argument("--lr", type=float, default=0.05, help="AdamW learning rate of the embedding adaptation "
+                   "(default 0.05)")
 
 
 def register(commands) -> None:
@@ -57,11 +59,11 @@ def register(commands) -> None:
     p.add_argument("run_dir", help="run folder written by `scan` (local or s3:// gs://)")
     p.add_argument("--threshold", type=float, default=None,
                    help="score to get under (default: the scan's flagging threshold)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="also load .bin/.pt weights (pickle can run code); default: safetensors only")
-    add_mitigation_options(p)
+    add_mitigation_options(p, notes="see below")
     p.set_defaults(run=run)
 
 
@@ -82,7 +84,9 @@ def mitigate_run(options: "MitigationOptions") -> int:
     from audit.runfolder.folder import RunFolder
     from audit.runfolder.guard import locked
 
-    with locked(RunFolder.at(options.run_dir), "mitigate"):
+    folder = RunFolder.at(options.run_dir)
+    folder.summary()  # a folder that is no finished scan is refused before the lock creates anything
+    with locked(folder, "mitigate"):
         counts = run_mitigation(options)
         write_html_report(options.run_dir)
     return int(counts["failed"] > 0)

@@ -8,9 +8,10 @@ EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_PARTIAL, EXIT_NOTHING_SCORED = 0, 1, 2
 EXIT_CODES = """\
 exit codes: 0 complete: every shard scored (whether or not rows were flagged);
   1 other errors, or mitigation failed for some rows (their status is in mitigations.parquet);
-  2 bad arguments or inputs (e.g. a pattern that matches no file), or resuming with other score parameters;
-  3 partial run: some shards failed, e.g. a missing or corrupt file (named in summary.json; the report
-    covers the others);
+  2 bad arguments or inputs, checked before Ray starts (a named file that does not exist, a pattern that
+    matches no file, a missing caption column), or resuming with other score parameters;
+  3 partial run: some shards failed, e.g. a corrupt file or one that vanished during the scan (named in
+    summary.json; the report covers the others);
   4 nothing scored: the inputs have no rows, or no row could be scored (empty or invalid captions).
   130 stopped by Ctrl-C or SIGTERM: finished units are kept; run the same command again to resume.
 Exits 0, 3 and 4 write report.html; the console's `exit N:` line gives the reason."""
@@ -44,6 +45,12 @@ def _flagging(summary: dict) -> str:
     return rule["chosen_by"]
 
 
+def _distinct(summary: dict) -> str:
+    """`, 54 distinct captions`: how many captions the flagged rows are."""
+    n = summary.get("flagged_captions")
+    return "" if n is None else f", {n:,} distinct caption" + ("" if n == 1 else "s")
+
+
 def mitigation_line(m: dict) -> str:
     """What mitigation did, in one line (`summary["mitigation"]`)."""
     once = f" ({m['distinct_captions']:,} distinct captions, each once)" if "distinct_captions" in m else ""
@@ -69,13 +76,19 @@ def final_block(summary: dict, output: str, log_file: str | None, code: int, rea
     """The lines that end a scan: counts, throughput, the exit status, where the logs and the report are (last)."""
     not_scored = sum(summary["rows_not_scored"].values())
     lines = [f"rows:     {summary['rows_read']:,} read, {summary['rows_scored']:,} scored, {not_scored:,} not scored; "
-             f"{summary['flagged']:,} flagged ({_flagging(summary)})"]
+             f"{summary['flagged']:,} flagged{_distinct(summary)} ({_flagging(summary)})"]
     lines += speed_lines(summary["timing"])
     if summary.get("dedup"):
         d = summary["dedup"]
         lines.append(f"dedup:    {d['distinct_keys']:,} distinct caption keys among {d['keyed_rows']:,} scorable rows, "
                      f"{d['duplicate_rows']:,} duplicates: {d['scoring_saved']:.1%} of scoring saved "
                      f"({d['keys_scored_this_run']:,} scored in this run)")
+    if summary.get("left_report", {}).get("inputs"):
+        left = summary["left_report"]
+        one = left["inputs"] == 1
+        lines.append(f"earlier:  {_plural(left['inputs'], 'input')} of an earlier scan of this folder "
+                     f"({_plural(left['rows'], 'row')}) {'is' if one else 'are'} not among these inputs: "
+                     f"{'its' if one else 'their'} rows left the report")
     if "mitigation" in summary:
         lines.append(mitigation_line(summary["mitigation"]))
     lines.append(f"exit {code}:   {reason}")

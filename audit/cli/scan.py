@@ -59,7 +59,8 @@ def register(commands) -> None:
     plan.add_argument("--json", action="store_true", help="with --plan: print the plan as JSON")
     plan.add_argument("--rate", type=float, default=None,
                       help="with --plan: captions/s of one GPU on this model (default: scaled by FLOPs from a "
-                           "measured H200 run of SD 1.4)")
+                           "measured H200 run of SD 1.4; none for models under ~100 GFLOP per caption, whose rate "
+                           "overheads decide: measure it, e.g. with `score` on a sample)")
     p.add_argument("--caption-column", default=None, help="Parquet/jsonl caption column (default: TEXT, caption, text)")
     p.add_argument("--caption-field", default=None, help="WebDataset: take the caption from this .json field")
     p.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
@@ -67,7 +68,8 @@ def register(commands) -> None:
     p.add_argument("--actor-cpus", type=float, default=None, help="CPUs per actor (default 1 with a GPU, else 0.5)")
     p.add_argument("--gpu-wait", type=float, default=0.0, help="seconds to wait for an autoscaler to add the GPUs "
                    "the actors need when the cluster has too few (default 0: fail at once)")
-    p.add_argument("--rows-per-file", type=at_least(1), default=500_000, help="about this many rows per report file")
+    p.add_argument("--rows-per-file", type=at_least(1), default=500_000,
+                   help="about this many rows per report file (default 500000)")
     p.add_argument("--unit-rows", type=at_least(1), default=100_000,
                    help="rows per unit of work: Parquet files are split into runs of whole row groups of up to "
                         "this many rows, each read, scored, kept and resumed on its own (default 100000)")
@@ -90,15 +92,16 @@ def register(commands) -> None:
     p.set_defaults(run=run)
 
 
-def options_from_args(args: argparse.Namespace):
-    """The `ScanOptions` of parsed arguments (Ray is imported only when a scan runs)."""
+def options_from_args(args: argparse.Namespace, expanded=None):
+    """The `ScanOptions` of parsed arguments (Ray is imported only when a scan runs); `expanded`: the inputs'
+    shards, checked already."""
     from audit.pipeline.options import ScanOptions
 
     return ScanOptions(inputs=args.inputs, output=args.output, stage=stage_from_args(args),
                        caption_column=args.caption_column, caption_field=args.caption_field, actors=args.actors,
                        actor_cpus=args.actor_cpus, address=args.address, threshold=args.threshold,
                        top_k=args.top_k, top_fraction=args.top_fraction, rows_per_file=args.rows_per_file,
-                       unit_rows=args.unit_rows, gpu_wait=args.gpu_wait, dedup=args.dedup,
+                       unit_rows=args.unit_rows, gpu_wait=args.gpu_wait, dedup=args.dedup, expanded=expanded,
                        small_scan_rows=args.small_scan_rows)
 
 
@@ -111,18 +114,22 @@ def run(args: argparse.Namespace) -> int:
     from audit.cli.console import scan_console
     from audit.cluster.connect import connected
     from audit.pipeline.clock import PhaseClock, process_started
-    from audit.pipeline.run import finish_timing, run_scan
+    from audit.readers.preflight import checked_inputs
     from audit.runfolder import storage
     from audit.runfolder.folder import RunFolder
     from audit.runfolder.guard import claim, locked
 
     clock = PhaseClock(args.started or process_started())  # the command's wall time (a program's: imports too)
     folder = RunFolder.at(args.output)
+    expanded = checked_inputs(args.inputs, args.caption_column, exclude=folder.root)  # before Ray or any file
+    options = options_from_args(args, expanded)
     claim(folder)  # before the console writes its log into the folder
     mitigation_failed = False
     with scan_console(args.output, args.verbose) as console:
+        from audit.pipeline.run import finish_timing, run_scan  # inside: what its imports log goes to the log
+
         with connected(args.address), locked(folder, "scan --mitigate" if args.mitigate else "scan"):  # to the end
-            summary = run_scan(options_from_args(args), console.progress, clock)
+            summary = run_scan(options, console.progress, clock)
             if args.mitigate:
                 clock.next("mitigation")
                 mitigation_failed = bool(mitigate_run(mitigation_options(args, args.output, args.threshold)))

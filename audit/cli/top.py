@@ -12,9 +12,12 @@ def register(commands) -> None:
     p = commands.add_parser("top", help="print the top flagged captions of a scan",
                             description="Print rank, score, norm term, cosine term, dup_count (rows with the same "
                                         "caption key, when the scan deduplicated) and caption of the best-ranked "
-                                        "flagged rows of a scan's output folder (captions cut to the terminal width).")
+                                        "flagged captions of a scan's output folder (captions cut to the terminal "
+                                        "width). A caption flagged in several rows (copies) is shown once, with its "
+                                        "best rank, followed by a line saying how many flagged rows it has and where "
+                                        "the first ones are.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="output folder of `scan` (local or s3:// gs://)")
-    p.add_argument("-k", type=at_least(1), default=20, help="rows to show (default 20)")
+    p.add_argument("-k", type=at_least(1), default=20, help="distinct captions to show (default 20)")
     p.set_defaults(run=run)
 
 
@@ -28,7 +31,10 @@ def run(args: argparse.Namespace) -> int:
     if not summary["flagged"]:
         print(safe_line(f"no rows flagged among {summary['rows_scored']:,} scored (flagging: {rule})"))
         return 0
-    table = folder.top_flagged(args.k)
-    print(safe_lines(top_table(table, shutil.get_terminal_size().columns)))
-    print(safe_line(f"{table.num_rows:,} of {summary['flagged']:,} flagged rows ({rule}); all in flagged.parquet"))
+    groups = folder.flagged_captions(args.k)
+    captions = summary.get("flagged_captions")
+    captions = folder.count_flagged_captions() if captions is None else captions  # a folder of an older version
+    print(safe_lines(top_table(groups, shutil.get_terminal_size().columns)))
+    print(safe_line(f"{len(groups):,} of {captions:,} flagged captions ({summary['flagged']:,} flagged rows; {rule}); "
+                    "every row in flagged.parquet"))
     return 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
+from audit.schemas import with_pandas_types
+
 TRIGGER = pa.struct([("token", pa.string()), ("contribution", pa.float64())])
-RESULT_SCHEMA = pa.schema([
+RESULT_SCHEMA = with_pandas_types(pa.schema([
     ("rank", pa.int64()), ("row_id", pa.int64()), ("caption", pa.string()), ("original_score", pa.float64()),
     ("trigger_tokens", pa.list_(TRIGGER)), ("suggested_caption", pa.string()), ("suggested_score", pa.float64()),
     ("edits", pa.int64()), ("rewrite_converged", pa.bool_()), ("embedding_file", pa.string()),
@@ -13,7 +15,7 @@ RESULT_SCHEMA = pa.schema([
     ("seconds_triggers", pa.float64()), ("seconds_rewrite", pa.float64()), ("seconds_embedding", pa.float64()),
     ("status", pa.string()),
     ("same_as", pa.int64()),  # row_id of the row with the same caption whose mitigation this row copies; null: its own
-])
+]), keep=("rank", "row_id"))  # pandas reads same_as, edits, steps as nullable Int64, the verdicts as boolean
 SECONDS = ("seconds_triggers", "seconds_rewrite", "seconds_embedding")  # a copy costs none
 
 

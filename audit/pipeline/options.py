@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from audit.readers.inputs import Shard
 from audit.scoring.stage import ScoreStage
 
 
@@ -26,6 +27,7 @@ class ScanOptions:
     gpu_wait: float = 0.0  # seconds to wait for GPU nodes when the cluster has too few (autoscaling clusters)
     dedup: bool = True  # score each distinct caption key once across all inputs (False: every row)
     small_scan_rows: int = 100_000  # dedup: key, count and join in the driver when the scan has at most these rows
+    expanded: list[Shard] | None = None  # `inputs` expanded and checked already (the CLI does it before Ray starts)
 
 
 @dataclass

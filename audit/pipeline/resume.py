@@ -47,3 +47,15 @@ def failures(folder: RunFolder, shard_ids: list[str]) -> dict[str, str]:
     """Shard id -> reason, for the shards with a failed/ record."""
     return {sid: storage.read_json(folder.fs, folder.failed(sid))["reason"] for sid in shard_ids
             if storage.exists(folder.fs, folder.failed(sid))}
+
+
+def left_inputs(folder: RunFolder, shards: list[Shard]) -> dict:
+    """How many earlier inputs, and rows, of the folder's finished units are not among `shards`: their rows leave
+    the report (`forget_others` then clears those units)."""
+    current, sources = {s.shard_id for s in shards}, {s.source for s in shards}
+    left: dict[str, int] = {}
+    for sid in folder.done_ids() - current:
+        marker = storage.read_json(folder.fs, folder.done(sid))
+        if marker["source"] not in sources:
+            left[marker["source"]] = left.get(marker["source"], 0) + int(marker["rows"])
+    return {"inputs": len(left), "rows": sum(left.values())}

@@ -22,7 +22,8 @@ from audit.pipeline.summary import build_summary, retime, timing
 from audit.pipeline.tracker import ProgressFn
 from audit.ranking.flagging import choose_flagging
 from audit.ranking.range_sort import rank_finished_shards
-from audit.readers.inputs import Shard, expand_inputs
+from audit.readers.inputs import Shard
+from audit.readers.preflight import checked_inputs
 from audit.readers.units import plan_units
 from audit.reports.html import write_html_report
 from audit.runfolder import storage
@@ -48,17 +49,18 @@ def _carry_or_drop_mitigations(folder: RunFolder, summary: dict) -> None:
 
 
 def _score(folder: RunFolder, shards: list[Shard], options: ScanOptions, pool: PoolOptions, metadata: dict, host,
-           clock: PhaseClock, progress: ProgressFn | None) -> tuple[Scored, dict]:
-    """Check the run parameters against the folder's, then score the shards; what was scored and the
-    parameters."""
+           clock: PhaseClock, progress: ProgressFn | None) -> tuple[Scored, dict, dict]:
+    """Check the run parameters against the folder's, forget the units no longer part of the scan, then score
+    the shards; what was scored, the parameters, and the earlier inputs that left the report."""
     warn_uncalibrated(Profile(**metadata["profile"]), metadata["model"])  # the actors' warnings go to Ray's log
     params = score_params(metadata, options.caption_column, options.caption_field) | {"dedup": options.dedup}
     check_or_store(folder, params)
+    left = resume.left_inputs(folder, shards)
     resume.forget_others(folder, shards)
     score = score_distinct_keys if options.dedup else score_every_row
     log.info("%d shards to scan with %d actor(s) (%s)%s", len(shards), pool.size, pool.resources,
              "" if options.dedup else ", every row scored (no dedup)")
-    return score(folder, shards, options, pool, metadata["batch_size"], host, clock, progress), params
+    return score(folder, shards, options, pool, metadata["batch_size"], host, clock, progress), params, left
 
 
 def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: PhaseClock | None = None) -> dict:
@@ -68,12 +70,13 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: Ph
     clock = clock or PhaseClock()
     folder = RunFolder.at(options.output)
     claim(folder)
-    shards = plan_units(expand_inputs(options.inputs, exclude=folder.root), options.unit_rows)
+    expanded = options.expanded or checked_inputs(options.inputs, options.caption_column, exclude=folder.root)
+    shards = plan_units(expanded, options.unit_rows)
     with locked(folder, "scan"), connected(options.address):
         pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
         metadata, host = describe_on_pool(options.stage, pool, options.gpu_wait, folder.address)
         try:
-            scored, params = _score(folder, shards, options, pool, metadata, host, clock, progress)
+            scored, params, left = _score(folder, shards, options, pool, metadata, host, clock, progress)
         finally:
             ray.kill(host)
         clock.next("ranking")
@@ -86,10 +89,12 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: Ph
     clock.next("reports")
     times = timing(clock.record(), scored.model_seconds, rows_now, scored.captions, pool.size)
     summary = build_summary(shards, markers, scored.failures, len(scored.resumed), flagging, flagged, metadata, times)
+    summary["flagged_captions"] = folder.count_flagged_captions()
     summary["shards"]["rescored_changed"] = scored.changed
     summary["dedup"] = scored.dedup
     summary["pool"] = {"actors": pool.size, **pool.resources}
     summary["scan_id"] = scan_identity(params, markers)
+    summary["left_report"] = left
     _carry_or_drop_mitigations(folder, summary)
     storage.write_json(folder.fs, folder.path("summary.json"), summary)
     write_html_report(options.output)

@@ -4,9 +4,10 @@ Every input file is a shard (split into units of work by `readers.units`), ident
 from its address (credentials removed), with an identity that says when the file changed.
 Folder and glob listings skip hidden files and folders and img2dataset's `*_stats.json`; they take `.json`
 files only when the glob itself ends in `.json`. One file given twice (a symlink, a `file://` form, other
-credentials) is one shard. Local listings are walked here, in Python (interruptible): each real folder is
-entered once, however many links lead to it, hidden folders never; a folder that cannot be listed becomes a
-shard that fails with the reason, so the rest is scanned.
+credentials) is one shard. A named file that does not exist is an error here, before any work starts. Local
+listings are walked here, in Python (interruptible): each real folder is entered once, however many links lead
+to it, hidden folders never; a folder that cannot be listed becomes a shard that fails with the reason, so the
+rest is scanned.
 """
 from __future__ import annotations
 
@@ -187,8 +188,9 @@ def _listing(pattern: str, exclude: str | None) -> tuple[list[tuple[str, str, pa
 
 
 def expand_inputs(inputs: list[str], exclude: str | None = None) -> list[Shard]:
-    """Shards in input order, each file once; a named file that is missing stays (its shard will fail), and so
-    does a folder that could not be listed.
+    """Shards in input order, each file once; InputError for a named file that is missing or a pattern that
+    matches no file (a file that vanishes later fails its shard when it is read); a folder that could not be
+    listed stays as a shard that fails.
 
     Folder listings and globs skip files under `exclude` (the scan's own output folder, in filesystem form).
     """
@@ -203,6 +205,8 @@ def expand_inputs(inputs: list[str], exclude: str | None = None) -> list[Shard]:
                 unlisted |= {s.source: s for s in failed}
                 if not matched and not failed:
                     raise InputError(f"{storage.redact(item)}: no .parquet, .tar, .txt or .jsonl files found")
+            elif info.type == pafs.FileType.NotFound:
+                raise InputError(f"{storage.redact(item)}: no such file or folder")
             else:
                 address = item if storage.is_uri(item) else path
                 matched = [(address, _file_key(fs, path, address), info)]

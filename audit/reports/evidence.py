@@ -18,6 +18,7 @@ class Evidence:
 
     rows: int = 0
     flagged: int = 0
+    flagged_captions: int = 0  # distinct captions among the flagged rows (from flagged.parquet)
     not_scored: Counter = field(default_factory=Counter)
     done_rows: int | None = None  # None: the folder has no done markers to count (a hand-made folder)
     failed: list[dict] = field(default_factory=list)

@@ -49,6 +49,11 @@ def _judgeable(run: RunFolder) -> tuple[dict, Evidence]:
     if flagged_rows != flagged or evidence.flagged != flagged:
         raise ValueError(f"flagged.parquet has {flagged_rows:,} rows and report/ flags {evidence.flagged:,}, "
                          f"but summary.json says {flagged:,}")
+    evidence.flagged_captions = run.count_flagged_captions()
+    claimed = run.summary().get("flagged_captions")  # absent in folders of older versions
+    if claimed is not None and claimed != evidence.flagged_captions:
+        raise ValueError(f"flagged.parquet holds {evidence.flagged_captions:,} distinct captions but summary.json "
+                         f"says {claimed:,}")
     if sum(evidence.not_scored.values()) != sum(not_scored.values()):
         raise ValueError(f"report/ has {sum(evidence.not_scored.values()):,} rows not scored but summary.json "
                          f"says {sum(not_scored.values()):,}")
@@ -59,23 +64,26 @@ def _judgeable(run: RunFolder) -> tuple[dict, Evidence]:
     return rule, evidence
 
 
-def check_run(address: str, max_flagged: int | None, max_failed_rows: int | None) -> Verdict:
-    """Pass when at most `max_flagged` rows were flagged and at most `max_failed_rows` could not be scored
-    (None: no limit). ValueError/OSError when the folder cannot be judged: missing, unreadable or disagreeing
-    files, failed shards (their rows were never looked at), or a flagged limit on a run with no flagging rule.
+def check_run(address: str, max_flagged: int | None, max_failed_rows: int | None, count: str = "rows") -> Verdict:
+    """Pass when at most `max_flagged` rows (`count` "rows") or distinct captions ("captions") were flagged and at
+    most `max_failed_rows` could not be scored (None: no limit). ValueError/OSError when the folder cannot be
+    judged: missing, unreadable or disagreeing files, failed shards (their rows were never looked at), or a
+    flagged limit on a run with no flagging rule.
     """
     rule, evidence = _judgeable(RunFolder.at(address))
     if max_flagged is not None and rule["threshold"] is None and rule["top_k"] is None:
         raise ValueError("the run had no flagging rule, so its flagged count means nothing: scan with --threshold, "
                          "--top-k, --top-fraction or a profile with a threshold")
-    flagged, failed_rows = evidence.flagged, sum(evidence.not_scored.values())
-    if max_flagged is not None and flagged > max_flagged:
-        return Verdict(False, f"{flagged:,} rows flagged ({rule['chosen_by']}), more than --max-flagged "
-                              f"{max_flagged:,}")
+    rows, captions, failed_rows = evidence.flagged, evidence.flagged_captions, sum(evidence.not_scored.values())
+    counted = {"rows": f"{rows:,} rows flagged ({captions:,} distinct captions; {rule['chosen_by']})",
+               "captions": f"{captions:,} distinct captions flagged ({rows:,} rows; {rule['chosen_by']})"}[count]
+    if max_flagged is not None and (rows if count == "rows" else captions) > max_flagged:
+        return Verdict(False, f"{counted}, more than --max-flagged {max_flagged:,} {count}")
     if max_failed_rows is not None and failed_rows > max_failed_rows:
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(evidence.not_scored.items()))
         return Verdict(False, f"{failed_rows:,} rows not scored ({reasons}), more than --max-failed-rows "
                               f"{max_failed_rows:,}")
-    limits = [f"{flagged:,} flagged (limit {max_flagged if max_flagged is not None else 'none'})",
+    limit = f"{max_flagged:,} {count}" if max_flagged is not None else "none"
+    limits = [f"{rows:,} flagged rows, {captions:,} distinct captions (limit {limit})",
               f"{failed_rows:,} not scored (limit {max_failed_rows if max_failed_rows is not None else 'none'})"]
     return Verdict(True, f"{', '.join(limits)} of {evidence.rows:,} rows")

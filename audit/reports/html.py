@@ -9,15 +9,14 @@ from pathlib import Path
 from audit.reports import sections
 from audit.reports.cells import text
 from audit.reports.plots import Cut, dup_scatter, flag_cut, score_histogram, terms_scatter
-from audit.reports.roc import load_evaluation
+from audit.reports.roc import Evaluation, keep_evaluation, kept_evaluation, load_evaluation
 from audit.reports.stats import collect_stats
 from audit.reports.style import CSP, CSS
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 from audit.schemas import URL_COLUMNS
 
-GUIDE_FILE = Path(__file__).resolve().parents[2] / sections.GUIDE  # present in a source checkout
-TOP_ROWS = 500  # most flagged rows in the table
+TOP_ROWS = 500  # most flagged captions in the table
 PLOTS = ("score_histogram", "score_terms", "score_dup_count", "roc")
 
 
@@ -40,10 +39,9 @@ def _cut_note(cut: Cut | None) -> str:
     return f"Dashed line: {text(cut.label)}." if cut else "No flagging rule, so no threshold line."
 
 
-def build_report(run: RunFolder, evaluation_dir: str | Path | None = None) -> tuple[str, dict[str, bytes]]:
-    """The HTML page and its plots (name -> PNG bytes)."""
+def build_report(run: RunFolder, evaluation: Evaluation | None = None) -> tuple[str, dict[str, bytes]]:
+    """The HTML page and its plots (name -> PNG bytes), with the ROC curves of `evaluation`."""
     summary = run.summary()
-    evaluation = load_evaluation(evaluation_dir) if evaluation_dir is not None else None
     params, cut = summary["score_parameters"], flag_cut(run, summary)
     stats = collect_stats(run, summary, cut.score if cut else None)
     plots = {"score_histogram": score_histogram(stats, cut),
@@ -61,26 +59,30 @@ def build_report(run: RunFolder, evaluation_dir: str | Path | None = None) -> tu
     if evaluation is not None:
         plots["roc"] = evaluation.png
         figures.append(sections.figure(f"ROC on {evaluation.n_memorized:,} memorized and {evaluation.n_clean:,} "
-                                       f"clean labelled captions (from {evaluation_dir}).", "roc",
+                                       f"clean labelled captions (from {evaluation.source}).", "roc",
                                        _data_uri(evaluation.png), sections.evaluation(evaluation, params["model"])))
-    top = run.top_flagged(TOP_ROWS, URL_COLUMNS)
-    guide = GUIDE_FILE.as_uri() if GUIDE_FILE.is_file() else None
-    body = [sections.summary(summary, guide),
+    top = run.flagged_captions(TOP_ROWS, URL_COLUMNS)
+    captions = summary.get("flagged_captions")
+    captions = run.count_flagged_captions() if captions is None else captions  # a folder of an older version
+    body = [sections.summary(summary),
             f'<section id="plots"><h2>Scores</h2><div class="figures">{"".join(figures)}</div></section>',
-            sections.flagged(top, summary["flagged"], run.mitigations(top["row_id"].to_pylist())),
+            sections.flagged(top, summary["flagged"], captions, run.mitigations([g.row["row_id"] for g in top])),
             sections.shards(stats.shards, summary["shards"]["failed"]), sections.files("mitigation" in summary)]
-    return _page("Memorization audit", f"model {params['model']}", body), plots
+    return _page("Memorization audit", f"model {sections.shown_model(params)}", body), plots
 
 
 def write_html_report(address: str, evaluation_dir: str | Path | None = None) -> str:
-    """Write report.html and plots/*.png into the run folder at `address`; return the page's path."""
+    """Write report.html and plots/*.png into the run folder at `address`; return the page's path. The ROC curves
+    of `evaluation_dir` are kept in the folder and shown by every later rewrite (a resumed scan, `mitigate`)."""
     run = RunFolder.at(address)
-    page, plots = build_report(run, evaluation_dir)
+    if evaluation_dir is not None:
+        keep_evaluation(run, load_evaluation(evaluation_dir))
+    page, plots = build_report(run, kept_evaluation(run))
     fs = run.fs
     for name in PLOTS:
         if name in plots:
             storage.write_bytes(fs, run.path("plots", f"{name}.png"), plots[name])
         else:
-            storage.remove_file(fs, run.path("plots", f"{name}.png"))  # e.g. an ROC of an earlier --evaluation
+            storage.remove_file(fs, run.path("plots", f"{name}.png"))  # e.g. no dup_count plot without dedup
     storage.write_bytes(fs, run.path("report.html"), page.encode())
     return run.path("report.html")

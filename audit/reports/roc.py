@@ -1,14 +1,19 @@
-"""ROC curves of the three scores from an `evaluate` output folder (scores.parquet holds the labels)."""
+"""ROC curves of the three scores from an `evaluate` output folder (scores.parquet holds the labels), kept in the
+run folder (evaluation/) once added, so that every later rewrite of report.html shows them too."""
 from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from audit.evaluation.plot import plot_score_rocs
+from audit.runfolder import storage
+from audit.runfolder.folder import RunFolder
+
+KEPT = "evaluation"  # in the run folder
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,7 @@ class Evaluation:
     n_memorized: int
     n_clean: int
     parameters: dict
+    source: str = ""  # the evaluate output folder, as given
 
 
 def load_evaluation(folder: str | Path) -> Evaluation:
@@ -33,4 +39,20 @@ def load_evaluation(folder: str | Path) -> Evaluation:
     metrics = plot_score_rocs(frame, buffer, f"{n_memorized} memorized vs {len(frame) - n_memorized} clean captions")
     details = folder / "evaluation.json"
     parameters = json.loads(details.read_text()).get("score_parameters", {}) if details.is_file() else {}
-    return Evaluation(metrics, buffer.getvalue(), n_memorized, len(frame) - n_memorized, parameters)
+    return Evaluation(metrics, buffer.getvalue(), n_memorized, len(frame) - n_memorized, parameters, str(folder))
+
+
+def keep_evaluation(run: RunFolder, evaluation: Evaluation) -> None:
+    """Store the evaluation in the run folder: evaluation/roc.png and evaluation/evaluation.json."""
+    fields = {k: v for k, v in asdict(evaluation).items() if k != "png"}
+    storage.write_bytes(run.fs, run.path(KEPT, "roc.png"), evaluation.png)
+    storage.write_json(run.fs, run.path(KEPT, "evaluation.json"), fields)
+
+
+def kept_evaluation(run: RunFolder) -> Evaluation | None:
+    """The evaluation a `report --evaluation` stored in the run folder; None if there is none."""
+    if not (run.exists(KEPT, "evaluation.json") and run.exists(KEPT, "roc.png")):
+        return None
+    fields = storage.read_json(run.fs, run.path(KEPT, "evaluation.json"))
+    with run.fs.open_input_stream(run.path(KEPT, "roc.png")) as src:
+        return Evaluation(png=src.read(), **fields)

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
-
 from audit.reports import cells
 from audit.reports.cells import text
 from audit.reports.roc import Evaluation
+from audit.runfolder.groups import CaptionGroup
 from audit.schemas import URL_COLUMNS
 
 SHARD_ROWS = 1000  # most shards listed
@@ -19,6 +18,12 @@ def _rows(pairs: list[tuple[str, str]]) -> str:
 
 def _count(n: int | None) -> str:
     return "" if n is None else f"{n:,}"
+
+
+def shown_model(params: dict) -> str:
+    """The model as the user gave it; the bundled canary (the default) by its name, not this machine's path."""
+    model = params.get("model") or ""
+    return CANARY_NAME if model and Path(model).resolve() == CANARY else model
 
 
 def _dedup(d: dict | None) -> str:
@@ -41,14 +46,15 @@ def _time(t: dict) -> str:
             f"captions; {t['rows_this_run']:,} rows read in this run")
 
 
-def summary(s: dict, guide_href: str | None = None) -> str:
+def summary(s: dict) -> str:
     """Headline counts, a note on the canary model, then model, score, flagging, shard and timing details."""
     p, t, rule, shards = s["score_parameters"], s["timing"], s["flagging"], s["shards"]
     not_scored = sum(s["rows_not_scored"].values())
     reasons = ", ".join(f"{text(k)} {v:,}" for k, v in s["rows_not_scored"].items()) or "none"
     rate = t.get("model_captions_per_second")
     cards = [("rows read", _count(s["rows_read"])), ("scored", _count(s["rows_scored"])),
-             ("not scored", _count(not_scored)), ("flagged", _count(s["flagged"])),
+             ("not scored", _count(not_scored)), ("flagged rows", _count(s["flagged"])),
+             *([("flagged captions", _count(s["flagged_captions"]))] if "flagged_captions" in s else []),
              ("captions/s per actor", "" if rate is None else f"{rate:,.1f}")]
     banner = "" if s["complete"] else (f'<p class="banner">Partial run: {len(shards["failed"])} of {shards["total"]} '
                                        "shards failed; this report covers the others.</p>")
@@ -56,7 +62,7 @@ def summary(s: dict, guide_href: str | None = None) -> str:
                  else f"top {rule['top_k']:,} rows" if rule["top_k"] is not None else "no rule")
     profile = p.get("profile") or {}
     details = [
-        ("model", f"{text(p.get('model'))} ({text(p.get('prediction_type'))}, {text(p.get('dtype'))}, "
+        ("model", f"{text(shown_model(p))} ({text(p.get('prediction_type'))}, {text(p.get('dtype'))}, "
                   f"{text(p.get('device'))})"),
         ("score", f"{p['w_norm']:.4g} &middot; norm + {p['w_cos']:.4g} &middot; cosine "
                   f"(profile {text(profile.get('name'))}: {text(profile.get('source'))})"),
@@ -82,7 +88,7 @@ def summary(s: dict, guide_href: str | None = None) -> str:
                                          f"{text(m.get('attribution', 'leave-one-out'))}"))
     card_html = "".join(f'<div class="card"><b>{v}</b><span>{k}</span></div>' for k, v in cards)
     return (f'<section id="summary"><h2>Summary</h2>{banner}<div class="cards">{card_html}</div>'
-            f'{model_note(p.get("model"), guide_href)}<table class="details">{_rows(details)}</table></section>')
+            f'{model_note(p.get("model"))}<table class="details">{_rows(details)}</table></section>')
 
 
 CANARY_NOTE = (
@@ -94,6 +100,7 @@ CANARY_NOTE = (
     "model copies an image, but because at 8x8 pixels such a caption determines nearly the whole image, so "
     "its guidance is strong. See audit/assets/canary/README.md.")
 GUIDE = "docs/reading-the-report.md"
+CANARY_NAME = "audit/assets/canary (bundled)"
 CANARY = Path(__file__).resolve().parents[1] / "assets" / "canary"
 
 
@@ -102,11 +109,11 @@ def is_canary(model: str) -> bool:
     return Path(model).resolve() == CANARY or model.rstrip("/").endswith("audit/assets/canary")
 
 
-def model_note(model: str | None, guide_href: str | None) -> str:
-    """What the canary is, when it is the scanned model; and where the reading guide is."""
+def model_note(model: str | None) -> str:
+    """What the canary is, when it is the scanned model; and where the reading guide is (named, not linked: a
+    link to this machine's files would be dead wherever the page is read)."""
     canary = f'<p class="note">{text(CANARY_NOTE)}</p>' if model and is_canary(model) else ""
-    guide = f'<a href="{text(guide_href)}">{GUIDE}</a>' if guide_href else f"<code>{GUIDE}</code>"
-    return f'{canary}<p class="muted">How to read this page: {guide} in the audit source.</p>'
+    return f'{canary}<p class="muted">How to read this page: <code>{GUIDE}</code> in the audit source.</p>'
 
 
 def files(mitigated: bool) -> str:
@@ -130,28 +137,46 @@ def figure(title: str, name: str, data_uri: str, note: str = "") -> str:
             f"<figcaption>{text(title)}{(' ' + note) if note else ''}</figcaption></figure>")
 
 
-def flagged(table: pa.Table, total: int, mitigations: dict[int, dict] | None) -> str:
-    """The top flagged rows; trigger words and rewrites when the run has mitigations."""
+def _places(group: CaptionGroup, url_columns: list[str]) -> str:
+    """Where a caption's flagged rows are: its row's file and position (and URL); for copies, the first few and
+    how many more."""
+    def one(row: dict) -> str:
+        url = next((row[c] for c in url_columns if row.get(c) is not None), None)
+        return cells.source(row["source"], row.get("row_index"), row.get("key"), url)
+
+    if group.rows == 1:
+        return one(group.row)
+    more = group.rows - len(group.places)
+    return (f'<div class="muted">{group.rows:,} flagged rows:</div>' + "".join(f"<div>{one(r)}</div>"
+                                                                                for r in group.places)
+            + (f'<div class="muted">+{more:,} more in flagged.parquet</div>' if more else ""))
+
+
+def flagged(groups: list[CaptionGroup], total: int, captions: int, mitigations: dict[int, dict] | None) -> str:
+    """The top flagged captions, copies of one caption in one row (its best rank, where its copies are); trigger
+    words and rewrites when the run has mitigations."""
     if not total:
         return '<section id="top"><h2>Flagged captions</h2><p>No rows were flagged.</p></section>'
-    url_columns = [c for c in URL_COLUMNS if c in table.column_names]
-    copies = "dup_count" in table.column_names and table["dup_count"].null_count < table.num_rows
+    rows = [g.row for g in groups]
+    url_columns = [c for c in URL_COLUMNS if any(c in r for r in rows)]
+    copies = any(r.get("dup_count") is not None for r in rows)
     head = ["rank", "caption", "score", "norm", "cosine", *["dup_count"] * copies,
             "source" + " and url" * bool(url_columns)]
     head += ["suggested rewrite"] * (mitigations is not None)
     body = []
-    for row in table.to_pylist():
+    for group, row in zip(groups, rows):
         result = (mitigations or {}).get(row["row_id"])
         triggers = result.get("trigger_tokens") if result and result["status"] == "ok" else None
-        url = next((row[c] for c in url_columns if row[c] is not None), None)
         tds = [("rank", text(row["rank"])), ("caption", cells.caption(row["caption"], triggers))] + \
               [("num", cells.number(row[c])) for c in ("score", "norm", "cosine")] + \
-              ([("num", "" if row["dup_count"] is None else f"{row['dup_count']:,}")] if copies else []) + \
-              [("source", cells.source(row["source"], row.get("row_index"), row.get("key"), url))] + \
+              ([("num", "" if row.get("dup_count") is None else f"{row['dup_count']:,}")] if copies else []) + \
+              [("source", _places(group, url_columns))] + \
               [("rewrite", cells.mitigation(result))] * (mitigations is not None)
         body.append("<tr>" + "".join(f'<td class="{c}">{v}</td>' for c, v in tds) + "</tr>")
-    note = (f"Showing the top {table.num_rows:,} of {total:,} flagged rows; all are in flagged.parquet."
-            if table.num_rows < total else f"All {total:,} flagged rows.")
+    counts = f"{captions:,} distinct captions in {total:,} flagged rows"
+    note = (f"Showing the top {len(groups):,} of {counts}; every row is in flagged.parquet."
+            if len(groups) < captions else f"All {counts}.")
+    note += " A caption flagged in several rows (copies) is shown once, at its best rank."
     if mitigations is not None:
         note += " Highlighted words raise the score (darker: more); the rewrite strikes out dropped words."
     return (f'<section id="top"><h2>Flagged captions</h2><p class="muted">{note}</p><div class="wide">'

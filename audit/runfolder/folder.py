@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from itertools import islice
 from typing import Iterator
 
 import pandas as pd
@@ -23,6 +24,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from audit.runfolder import storage
+from audit.runfolder.groups import CaptionGroup, group_rows
 from audit.schemas import SHOWN
 
 MITIGATION_OUTPUTS = ("mitigations.parquet", "embeddings", "mitigation")  # derived from one report
@@ -153,18 +155,32 @@ class RunFolder:
         span = self._score_range([self.path("flagged.parquet")])
         return span[0] if span else None
 
-    def top_flagged(self, limit: int, extra: tuple[str, ...] = ()) -> pa.Table:
-        """The first `limit` rows of flagged.parquet (rank order): the score columns plus those of `extra` it has."""
+    def _flagged_columns(self, wanted: list[str]) -> tuple[pq.ParquetFile, list[str]]:
         flagged = self._file(self.path("flagged.parquet"))
-        wanted = [*SHOWN, *extra]
-        columns = [c for c in wanted if c in flagged.schema_arrow.names]
+        return flagged, [c for c in wanted if c in flagged.schema_arrow.names]
+
+    def top_flagged(self, limit: int, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+        """The first `limit` rows of flagged.parquet (rank order): the score columns plus those of `extra` it has."""
+        flagged, columns = self._flagged_columns([*SHOWN, *extra])
         batches, rows = [], 0
         for batch in flagged.iter_batches(batch_size=max(limit, 1), columns=columns):
             if rows >= limit:
                 break
             batches.append(batch.slice(0, limit - rows))
             rows += batches[-1].num_rows
-        return pa.Table.from_batches(batches, schema=pa.schema([flagged.schema_arrow.field(c) for c in columns]))
+        table = pa.Table.from_batches(batches, schema=pa.schema([flagged.schema_arrow.field(c) for c in columns]))
+        return table.to_pandas(types_mapper=NULLABLE.get)
+
+    def flagged_captions(self, limit: int, extra: tuple[str, ...] = ()) -> list[CaptionGroup]:
+        """The first `limit` distinct flagged captions in rank order, each with its flagged rows' count and places
+        (copies of a caption: rows with its caption key; without dedup, with its text)."""
+        flagged, columns = self._flagged_columns([*SHOWN, "caption_key", *extra])
+        return list(islice(group_rows(flagged.iter_batches(columns=columns)), limit))
+
+    def count_flagged_captions(self) -> int:
+        """Distinct captions among the flagged rows (one streaming pass over flagged.parquet)."""
+        flagged, columns = self._flagged_columns(["score", "caption_key", "caption", "row_id"])
+        return sum(1 for _ in group_rows(flagged.iter_batches(columns=columns), places=0))
 
     def mitigations(self, row_ids: list[int]) -> dict[int, dict] | None:
         """mitigations.parquet rows of `row_ids`, by row id; None when the run has no mitigations file."""

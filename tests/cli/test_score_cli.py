@@ -108,3 +108,33 @@ def test_input_names_with_terminal_escapes_are_printed_escaped(tiny_eps, tmp_pat
                      "--model", str(tiny_eps))
     assert failed.returncode == 2 and "cols\\x1b[1A.parquet" in failed.stderr and "\\x1b[31mred\\u202e" in failed.stderr
     assert not any(ch in done.stderr + failed.stderr for ch in "\x1b\x07\u202e")
+
+
+def test_score_agrees_with_scan_on_nothing_scored_and_flagging(tiny_eps, tmp_path, capsys):
+    from tests.pipeline.builders import write_tar
+
+    write_tar(tmp_path / "shard.tar", 0, 6)
+    assert main(["score", "-i", str(tmp_path / "shard.tar"), "-o", str(tmp_path / "none.parquet"), "--model",
+                 str(tiny_eps), "--caption-field", "nosuchfield"]) == 4  # as `scan` exits when nothing was scored
+    assert capsys.readouterr().err.splitlines()[-1] == \
+        "exit 4: nothing scored: no row of 6 could be scored (missing_field 6)"
+    (tmp_path / "c.txt").write_text("a red cat\na blue dog\na green kite\n\n")
+    reference = tmp_path / "plain.parquet"
+    assert main(["score", "-i", str(tmp_path / "c.txt"), "-o", str(reference), "--model", str(tiny_eps)]) == 0
+    scores = pd.read_parquet(reference)["score"].dropna().sort_values().tolist()
+    profile = tmp_path / "profile.json"
+    profile.write_text(f'{{"name": "mine", "w_norm": 1.0, "w_cos": 2.0, "threshold": {scores[1]!r}}}')
+    out = tmp_path / "flagged.parquet"
+    assert main(["score", "-i", str(tmp_path / "c.txt"), "-o", str(out), "--model", str(tiny_eps), "--profile",
+                 str(profile)]) == 0
+    report = pd.read_parquet(out)
+    assert report["flagged"].tolist() == [True, False, False, False]  # above the profile's threshold, as in scan
+    assert read_metadata(out)["flagging"]["chosen_by"] == "threshold of the score profile"
+    assert main(["score", "-i", str(tmp_path / "c.txt"), "-o", str(out), "--model", str(tiny_eps), "--top-k", "2"]) == 0
+    assert pd.read_parquet(out)["flagged"].tolist() == [True, True, False, False]
+
+
+def test_mitigate_refuses_a_folder_that_is_no_scan_and_creates_nothing(tmp_path, capsys):
+    assert main(["mitigate", str(tmp_path / "nonexistent")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'nonexistent'}: no summary.json (not a finished scan folder)\n"
+    assert not (tmp_path / "nonexistent").exists()

@@ -32,13 +32,13 @@ def test_top_prints_ranked_rows_cut_to_the_terminal(run, capsys, monkeypatch):
         assert (int(rank), score, norm, cosine, int(copies)) == (row.rank, f"{row.score:.4f}", f"{row.norm:.4f}",
                                                                  f"{row.cosine:.4f}", row.dup_count)
         assert caption.endswith("…") and row.caption.startswith(caption[:-1]) and caption.startswith(SCRIPT[:8])
-    assert footer == f"5 of {TOP_K} flagged rows (--top-k); all in flagged.parquet"
+    assert footer == f"5 of {TOP_K} flagged captions ({TOP_K} flagged rows; --top-k); every row in flagged.parquet"
 
 
 def test_top_shows_all_flagged_when_fewer_than_k(run, capsys):
     assert main(["top", str(run)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1 + TOP_K + 1 and lines[-1].startswith(f"{TOP_K} of {TOP_K} flagged")
+    assert len(lines) == 1 + TOP_K + 1 and lines[-1].startswith(f"{TOP_K} of {TOP_K} flagged captions")
 
 
 def test_top_without_flagged_rows_and_without_a_run(tmp_path, capsys):
@@ -57,8 +57,8 @@ def test_clip_neutralizes_terminal_control_and_counts_wide_characters():
 
 @pytest.mark.parametrize("limits,code,message", [
     (["--max-flagged", str(TOP_K), "--max-failed-rows", "2"], 0,
-     f"ok: {TOP_K} flagged (limit {TOP_K}), 2 not scored (limit 2) of 60 rows"),
-    ([], 1, f"fail: {TOP_K} rows flagged (--top-k), more than --max-flagged 0"),
+     f"ok: {TOP_K} flagged rows, {TOP_K} distinct captions (limit {TOP_K} rows), 2 not scored (limit 2) of 60 rows"),
+    ([], 1, f"fail: {TOP_K} rows flagged ({TOP_K} distinct captions; --top-k), more than --max-flagged 0 rows"),
     (["--max-flagged", "100", "--max-failed-rows", "1"], 1,
      "fail: 2 rows not scored (empty 1, null 1), more than --max-failed-rows 1"),
 ])
@@ -197,3 +197,34 @@ def test_gate_derives_flags_and_rows_again(run, tmp_path, capsys, damage, messag
     assert main(["check", str(folder), "--max-flagged", "100", "--max-failed-rows", "100"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_copies_of_a_caption_are_shown_once_and_counted_apart(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
+    keys = ["a"] * 5 + ["b", "c", "c"]
+    folder = write_run(tmp_path / "dup", np.array([9.0] * 5 + [8.0, 7.0, 7.0]), np.ones(8, dtype=bool), sources=2,
+                       keys=keys, flagged_captions=3)
+    assert main(["top", str(folder), "-k", "2"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "rank    score     norm   cosine  dup_count  caption",
+        "   1   9.0000   2.2500   1.1250          5  caption a",
+        "                                            5 flagged rows: s0.parquet:0, s1.parquet:0, s0.parquet:1, +2 more",
+        "   6   8.0000   2.0000   1.0000          1  caption b",
+        "2 of 3 flagged captions (8 flagged rows; --top-k); every row in flagged.parquet"]
+    assert len(pd.read_parquet(folder / "flagged.parquet")) == 8  # every row stays
+    assert main(["report", str(folder)]) == 0
+    table = (folder / "report.html").read_text().split('<table id="flagged">')[1].split("</table>")[0]
+    assert table.count("<tr>") == 1 + 3 and table.count("caption a") == 1 and "5 flagged rows:" in table
+    assert "+2 more in flagged.parquet" in table and "All 3 distinct captions in 8 flagged rows." in \
+        (folder / "report.html").read_text()
+    capsys.readouterr()
+    assert main(["check", str(folder), "--max-flagged", "3", "--count", "captions"]) == 0
+    assert capsys.readouterr().out == \
+        "ok: 8 flagged rows, 3 distinct captions (limit 3 captions), 0 not scored (limit none) of 8 rows\n"
+    assert main(["check", str(folder), "--max-flagged", "3"]) == 1  # rows by default
+    assert capsys.readouterr().out == \
+        "fail: 8 rows flagged (3 distinct captions; --top-k), more than --max-flagged 3 rows\n"
+    summary = json.loads((folder / "summary.json").read_text())
+    (folder / "summary.json").write_text(json.dumps(summary | {"flagged_captions": 8}))
+    assert main(["check", str(folder), "--max-flagged", "8"]) == 2
+    assert "flagged.parquet holds 3 distinct captions but summary.json says 8" in capsys.readouterr().err

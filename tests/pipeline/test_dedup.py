@@ -162,8 +162,15 @@ def test_report_page_top_and_final_block_show_duplication(runs, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:5] == ["rank", "score", "norm", "cosine", "dup_count"]
     flagged = pd.read_parquet(base / "dedup" / "flagged.parquet")
-    assert [int(line.split()[4]) for line in lines[1:-1]] == flagged["dup_count"].tolist()[:50]
+    assert len(flagged) == 20  # every flagged row stays in flagged.parquet
+    firsts = flagged.drop_duplicates("caption_key")  # each caption once, at its best rank
+    assert summary["flagged_captions"] == len(firsts) < 20
+    shown = [line for line in lines[1:-1] if "flagged rows:" not in line]  # a caption's line, not its copies' line
+    assert [int(line.split()[0]) for line in shown] == firsts["rank"].tolist()
+    assert [int(line.split()[4]) for line in shown] == firsts["dup_count"].tolist()
+    table = page.split('<table id="flagged">')[1].split("</table>")[0]
+    assert table.count("<tr>") == 1 + len(firsts) and "flagged rows:</div>" in table
 
-    block = final_block(summary, str(base / "dedup"), None, 0, "complete")
-    assert f"dedup:    {distinct:,} distinct caption keys among 66 scorable rows, {66 - distinct:,} duplicates" in \
-        "\n".join(block)
+    block = "\n".join(final_block(summary, str(base / "dedup"), None, 0, "complete"))
+    assert f"dedup:    {distinct:,} distinct caption keys among 66 scorable rows, {66 - distinct:,} duplicates" in block
+    assert f"; 20 flagged, {len(firsts):,} distinct captions (--top-k)" in block

@@ -12,6 +12,11 @@ import pandas as pd
 import audit.cli.scan as scan_cli
 import audit.pipeline.run as run_module
 from audit.cli.main import main
+from audit.pipeline.options import ScanOptions
+from audit.pipeline.run import run_scan
+from audit.readers.inputs import expand_inputs
+from audit.scoring.engine import ScoreConfig
+from audit.scoring.stage import ScoreStage
 from tests.conftest import build_tiny_pipeline
 from tests.permissions import permissions_enforced
 from tests.weights import rewrite_keeping_mtime, tensor_spans
@@ -36,11 +41,45 @@ def test_edited_input_is_rescored_and_vanished_input_fails(local_ray, tiny_eps, 
     report = pd.read_parquet(out / "report")
     assert len(report) == 5 and "an old tree" in set(report["caption"])
     assert summary_of(out)["shards"]["rescored_changed"] == [str(a)] and summary_of(out)["shards"]["resumed"] == 1
-    b.unlink()  # deleted: its cached rows must not stay in the report
-    assert scan(tiny_eps, out, a, b) == 3
-    summary = summary_of(out)
-    assert summary["shards"]["failed"][0]["reason"] == "file not found" and summary["rows_read"] == 4
-    assert set(pd.read_parquet(out / "report")["source"]) == {str(a)}
+    c = tmp_path / "c.txt"
+    c.write_text("a grey owl\n")
+    expanded = expand_inputs([str(a), str(b), str(c)])
+    c.unlink()  # vanishes after the inputs were checked, before it is read: a failed shard
+    stage = ScoreStage(model=str(tiny_eps), config=ScoreConfig(batch_size=8))
+    summary = run_scan(ScanOptions(inputs=[str(a), str(b), str(c)], output=str(out), stage=stage, expanded=expanded))
+    assert [f["source"] for f in summary["shards"]["failed"]] == [str(c)] and not summary["complete"]
+    assert summary["rows_read"] == 5 and set(pd.read_parquet(out / "report")["source"]) == {str(a), str(b)}
+    b.unlink()  # deleted, then named again: refused before the scan starts, the folder left as it was
+    assert scan(tiny_eps, out, a, b) == 2 and summary_of(out) == summary
+
+
+def test_other_inputs_say_which_rows_left_the_report(local_ray, tiny_eps, tmp_path, capsys):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("a red cat\na blue dog\n")
+    b.write_text("a green kite\nan old tree\na yellow boat\n")
+    out = tmp_path / "run"
+    assert scan(tiny_eps, out, a, b, extra=["--top-k", "1"]) == 0
+    capsys.readouterr()
+    assert scan(tiny_eps, out, a, extra=["--top-k", "1"]) == 0
+    line = ("earlier:  1 input of an earlier scan of this folder (3 rows) is not among these inputs: its rows left "
+            "the report")
+    assert line in capsys.readouterr().err.splitlines()
+    assert summary_of(out)["left_report"] == {"inputs": 1, "rows": 3} and summary_of(out)["rows_read"] == 2
+    assert main(["check", str(out), "--max-flagged", "1"]) == 0  # the folder's markers agree with its report
+    assert scan(tiny_eps, out, a, extra=["--top-k", "1"]) == 0
+    assert "earlier:" not in capsys.readouterr().err and summary_of(out)["left_report"] == {"inputs": 0, "rows": 0}
+
+
+def test_a_folder_whose_runs_scored_nothing_takes_other_parameters(local_ray, tiny_eps, tmp_path, capsys):
+    given = tmp_path / "in.jsonl"
+    given.write_text('{"caption": "a red cat"}\n{"caption": "a blue dog"}\n')
+    out = tmp_path / "run"
+    assert scan(tiny_eps, out, given, extra=["--caption-column", "TXT"]) == 3  # its one shard fails: no field TXT
+    assert scan(tiny_eps, out, given) == 0  # the corrected command, into the same folder
+    assert summary_of(out)["rows_scored"] == 2
+    capsys.readouterr()
+    assert scan(tiny_eps, out, given, extra=["--caption-column", "TXT"]) == 2  # now it holds scores: refused
+    assert "other score parameters (caption_column None -> 'TXT')" in capsys.readouterr().err
 
 
 def test_a_changed_tensor_under_the_same_path_and_mtime_refuses_a_resume(local_ray, tmp_path, capsys):

@@ -55,7 +55,11 @@ def test_scan_reads_from_and_writes_to_s3(s3, tiny_eps, tmp_path):
         local = write_laion(tmp_path / f"part-{k}.parquet", 30 * k, 30)
         with s3.open_output_stream(f"inputs/laion/part-{k}.parquet") as out:
             out.write(local.read_bytes())
-    code = main(["scan", "s3://inputs/laion/", "s3://inputs/laion/missing.parquet", "-o", "s3://results/run",
+    assert main(["scan", "s3://inputs/laion/missing.parquet", "-o", "s3://results/run"]) == 2  # before Ray starts
+    assert not s3.get_file_info(pafs.FileSelector("results/run", allow_not_found=True))
+    with s3.open_output_stream("inputs/broken/garbage.parquet") as out:
+        out.write(b"PAR1 not parquet")
+    code = main(["scan", "s3://inputs/laion/", "s3://inputs/broken/garbage.parquet", "-o", "s3://results/run",
                  "--model", str(tiny_eps), "--batch-size", "8", "--top-fraction", "0.1"])
     assert code == 3
     names = {i.path for i in s3.get_file_info(pafs.FileSelector("results/run", recursive=True))}
@@ -66,9 +70,8 @@ def test_scan_reads_from_and_writes_to_s3(s3, tiny_eps, tmp_path):
     assert set(report["source"]) == {f"s3://inputs/laion/part-{k}.parquet" for k in range(3)}
     with s3.open_input_stream("results/run/summary.json") as src:
         summary = json.load(io.BytesIO(src.read()))
-    assert summary["shards"]["failed"] == [{"source": "s3://inputs/laion/missing.parquet",
-                                            "shard_id": summary["shards"]["failed"][0]["shard_id"],
-                                            "reason": "file not found"}]
+    [failed] = summary["shards"]["failed"]
+    assert failed["source"] == "s3://inputs/broken/garbage.parquet" and "unreadable Parquet file" in failed["reason"]
     assert summary["flagged"] == 9 == int(report["flagged"].sum())
 
 
@@ -122,16 +125,17 @@ def test_credentials_in_addresses_are_never_stored_or_printed(s3, tiny_eps, tmp_
         local = write_laion(tmp_path / f"{k}.parquet", 20 * k, 20)
         with s3.open_output_stream(f"inputs/{name}") as out:
             out.write(local.read_bytes())
+    with s3.open_output_stream("inputs/creds/garbage.parquet") as out:
+        out.write(b"PAR1 not parquet")
     host = os.environ["AWS_ENDPOINT_URL"].removeprefix("http://")
     inputs = [f"s3://AKIDFAKE1:{SECRET}1@inputs/creds/",
               f"s3://inputs/other/c.parquet?access_key=AKIDFAKE2&secret_key={SECRET}2&endpoint_override={host}"
-              f"&scheme=http",
-              f"s3://AKIDFAKE1:{SECRET}1@inputs/creds/missing.parquet"]
+              f"&scheme=http"]
     done = subprocess.run([sys.executable, "-m", "audit", "scan", *inputs, "-o", f"s3://AKIDOUT:{SECRET}3@results/creds",
                            "--model", str(tiny_eps), "--batch-size", "8", "--top-k", "2",
                            "--address", ray.get_runtime_context().gcs_address],
                           capture_output=True, text=True, timeout=600, env=os.environ | {"AUDIT_TORCH_THREADS": "1"})
-    assert done.returncode == 3, done.stderr[-2000:]  # the missing file fails its shard; the others are read
+    assert done.returncode == 3, done.stderr[-2000:]  # the garbage file fails its shard; the others are read
     report = pd.read_parquet("results/creds/report", filesystem=s3)
     assert sorted(set(report["source"])) == ["s3://inputs/creds/a.parquet", "s3://inputs/creds/b.parquet",
                                              f"s3://inputs/other/c.parquet?endpoint_override={host}&scheme=http"]
@@ -139,6 +143,9 @@ def test_credentials_in_addresses_are_never_stored_or_printed(s3, tiny_eps, tmp_
     texts = run_folder_text(s3, "results/creds")
     assert {"results/creds/summary.json", "results/creds/report.html", "results/creds/flagged.parquet"} <= set(texts)
     assert any(p.startswith("results/creds/failed/") for p in texts)
-    assert "s3://inputs/creds/missing.parquet: file not found" in done.stderr  # named, without its credentials
+    assert "s3://inputs/creds/garbage.parquet: unreadable Parquet file" in done.stderr  # named, without credentials
+    missing = subprocess.run([sys.executable, "-m", "audit", "scan", f"s3://AKIDFAKE1:{SECRET}1@inputs/creds/gone.parquet",
+                              "-o", str(tmp_path / "gone")], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and missing.stderr == "error: s3://inputs/creds/gone.parquet: no such file or folder\n"
     for where, text in [*texts.items(), ("stdout", done.stdout), ("stderr", done.stderr)]:
         assert SECRET not in text and "AKIDFAKE" not in text and "AKIDOUT" not in text, where

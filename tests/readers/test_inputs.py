@@ -37,9 +37,11 @@ def test_folder_lists_supported_files_recursively_in_order(folder):
 
 
 def test_glob_brace_pattern_and_duplicates(folder):
-    shards = expand_inputs([str(folder / "*.parquet"), str(folder / "s-{00000..00002}.tar"), str(folder / "a.parquet")])
+    shards = expand_inputs([str(folder / "*.parquet"), str(folder / "s-{00000..00001}.tar"), str(folder / "a.parquet")])
     assert [s.source for s in shards] == [str(folder / n) for n in
-                                          ("a.parquet", "b.parquet", "s-00000.tar", "s-00001.tar", "s-00002.tar")]
+                                          ("a.parquet", "b.parquet", "s-00000.tar", "s-00001.tar")]
+    with pytest.raises(InputError, match="s-00002.tar: no such file or folder"):
+        expand_inputs([str(folder / "s-{00000..00002}.tar")])
 
 
 def test_shard_ids_are_stable_unique_and_name_the_file(folder):

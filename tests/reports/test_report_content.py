@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -83,9 +85,24 @@ def test_evaluation_adds_roc_curves_of_the_three_scores(run, tmp_path):
         m = detection_metrics(label, frame[column])
         assert f"<tr><td>{name}</td><td>{m['auc']:.3f}</td><td>{m['tpr@1%fpr']:.3f}</td></tr>" in page
     assert "The evaluation scored model another-model, not the scanned model" in page
+    with_roc = (copy / "report.html").read_bytes()
+    shutil.rmtree(evaluation)  # the run folder keeps what the page needs: it travels without the evaluation folder
+    assert main(["report", str(copy)]) == 0  # as a resumed scan or `mitigate` rewrites the page
+    assert (copy / "report.html").read_bytes() == with_roc and (copy / "plots" / "roc.png").stat().st_size > 5000
+    shutil.rmtree(copy / "evaluation")  # how to drop it again
     assert main(["report", str(copy)]) == 0
     assert not (copy / "plots" / "roc.png").exists()
     assert (copy / "report.html").read_bytes() == (run / "report.html").read_bytes()
+
+
+def test_the_page_names_no_path_of_this_machine(tmp_path):
+    from audit.model.loader import DEFAULT_MODEL
+
+    folder = write_run(tmp_path / "run", np.linspace(2, 1, 5), np.arange(5) < 2, captions=True,
+                       score_parameters={"model": DEFAULT_MODEL, "w_norm": 1.0, "w_cos": 2.0})
+    page, _ = build_report(RunFolder.at(str(folder)))
+    assert "<p>model audit/assets/canary (bundled)</p>" in page and DEFAULT_MODEL not in page
+    assert "file://" not in page and "<code>docs/reading-the-report.md</code> in the audit source" in page
 
 
 def test_missing_evaluation_is_a_one_line_error(run, tmp_path, capsys):
@@ -128,14 +145,14 @@ def test_flagged_table_is_capped(tmp_path):
     folder = write_run(tmp_path / "many", np.linspace(2, 1, 800), np.arange(800) < 600, captions=True)
     page, _ = build_report(RunFolder.at(str(folder)))
     table = page[page.index('<table id="flagged">'):page.index("</table>", page.index('<table id="flagged">'))]
-    assert table.count("<tr>") == 1 + 500 and "Showing the top 500 of 600 flagged rows" in page
+    assert table.count("<tr>") == 1 + 500 and "Showing the top 500 of 600 distinct captions in 600 flagged rows" in page
     assert '<td class="caption">caption 499</td>' in table and "caption 500<" not in table
 
 
 def test_canary_note_reading_guide_and_run_files(tmp_path):
+    import audit
     from audit.model.loader import DEFAULT_MODEL
-    from audit.reports.html import GUIDE_FILE
-    from audit.reports.sections import CANARY_NOTE
+    from audit.reports.sections import CANARY_NOTE, GUIDE
     from audit.reports.style import CSS
 
     scores = np.linspace(2, 1, 30)
@@ -145,7 +162,7 @@ def test_canary_note_reading_guide_and_run_files(tmp_path):
     page, _ = build_report(RunFolder.at(str(canary)))
     assert "shape scenes" in CANARY_NOTE and "bundled canary" in page and "bundled canary" not in \
         build_report(RunFolder.at(str(other)))[0]
-    assert f'<a href="{GUIDE_FILE.as_uri()}">docs/reading-the-report.md</a>' in page and GUIDE_FILE.is_file()
+    assert "<code>docs/reading-the-report.md</code>" in page and (Path(audit.__file__).parents[1] / GUIDE).is_file()
     assert "<code>embeddings/</code>" in page and "<code>logs/scan.log</code>" in page
     # the flagged table grows with the page instead of scrolling in a box of its own
     assert '<div class="wide"><table id="flagged">' in page
