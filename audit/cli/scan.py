@@ -30,8 +30,8 @@ summary.json, report.html and plots/ (rewrite them with `report`). Run the same 
 resume: finished shards are skipped.
 
 memory: the driver keeps per-shard bookkeeping only, never rows (except a scan of at most --small-scan-rows
-rows, which it keys, counts and joins itself); the ranking is a range-partitioned sort in Ray tasks (one per
-shard, then one per report file of about --rows-per-file rows).
+rows, which it keys, counts, joins and ranks itself); the ranking is a range-partitioned sort in Ray tasks (one
+per shard, then one per report file of about --rows-per-file rows).
 
 console: one progress line (rows, rows/s, ETA), then counts, speed (captions/s the model scored per actor,
 rows/s end to end), the time of each phase (summary.json: timing.phases, adding up to the wall time), where
@@ -128,13 +128,14 @@ def run(args: argparse.Namespace) -> int:
     with scan_console(args.output, args.verbose) as console:
         from audit.pipeline.run import finish_timing, run_scan  # inside: what its imports log goes to the log
 
-        with connected(args.address), locked(folder, "scan --mitigate" if args.mitigate else "scan"):  # to the end
-            summary = run_scan(options, console.progress, clock)
-            if args.mitigate:
-                clock.next("mitigation")
-                mitigation_failed = bool(mitigate_run(mitigation_options(args, args.output, args.threshold)))
-                summary = folder.summary()  # with the mitigation's counts
-            clock.next("reports")
+        with locked(folder, "scan --mitigate" if args.mitigate else "scan"):  # to the end
+            with connected(args.address):
+                summary = run_scan(options, console.progress, clock)
+                if args.mitigate:
+                    clock.next("mitigation")
+                    mitigation_failed = bool(mitigate_run(mitigation_options(args, args.output, args.threshold)))
+                    summary = folder.summary()  # with the mitigation's counts
+                clock.next("stopping Ray")
             summary = finish_timing(folder, summary, clock)
         code, reason = scan_exit(summary, mitigation_failed)
         shown = storage.redact(args.output)  # credentials in the address are never printed

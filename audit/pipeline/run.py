@@ -14,6 +14,7 @@ from audit.cluster.connect import connected
 from audit.cluster.pool import PoolOptions, actor_options
 from audit.pipeline import resume
 from audit.pipeline.clock import PhaseClock
+from audit.pipeline.dedup import local
 from audit.pipeline.dedup.run import score_distinct_keys
 from audit.pipeline.options import ScanOptions, Scored
 from audit.pipeline.placement import describe_on_pool
@@ -74,6 +75,9 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: Ph
     shards = plan_units(expanded, options.unit_rows)
     with locked(folder, "scan"), connected(options.address):
         pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
+        if options.dedup and all(s.rows is not None for s in shards) and \
+                sum(s.rows for s in shards) <= options.small_scan_rows:
+            local.import_tokenizers_meanwhile()  # this process will key the scan
         metadata, host = describe_on_pool(options.stage, pool, options.gpu_wait, folder.address)
         try:
             scored, params, left = _score(folder, shards, options, pool, metadata, host, clock, progress)
@@ -84,7 +88,8 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: Ph
         rows_now = sum(m["rows"] for sid, m in markers if sid not in scored.resumed)
         flagging = choose_flagging(options.threshold, options.top_k, options.top_fraction, metadata["threshold"],
                                    sum(m["scored"] for _, m in markers))
-        flagged = rank_finished_shards(folder, markers, flagging, metadata, options.rows_per_file)
+        small = sum(m["rows"] for _, m in markers) <= options.small_scan_rows
+        flagged = rank_finished_shards(folder, markers, flagging, metadata, options.rows_per_file, here=small)
         storage.remove_tree(folder.fs, folder.path("staging"))
     clock.next("reports")
     times = timing(clock.record(), scored.model_seconds, rows_now, scored.captions, pool.size)

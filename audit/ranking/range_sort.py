@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from itertools import accumulate
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -59,9 +60,18 @@ def _write_flagged(folder: RunFolder, schema: pa.Schema) -> None:
     folder.fs.move(tmp, path)
 
 
+def _each(fn: Callable, calls: list[tuple], here: bool) -> list:
+    """`fn(*args)` for the args of each call: in this process (a small scan), else as parallel Ray tasks."""
+    if here:
+        return [fn(*args) for args in calls]
+    remote = ray.remote(fn)
+    return ray.get([remote.remote(*args) for args in calls])
+
+
 def rank_finished_shards(folder: RunFolder, markers: list[tuple[str, dict]], flagging: Flagging, metadata: dict,
-                       rows_per_file: int) -> int:
-    """Rank the finished shards (`(shard_id, done marker)`) into report/; return flagged rows.
+                         rows_per_file: int, here: bool = False) -> int:
+    """Rank the finished shards (`(shard_id, done marker)`) into report/ (`here`: in this process, not in Ray
+    tasks); return flagged rows.
 
     A row's `row_id` is its position in the inputs taken in address order: the same whatever order the
     inputs are given in, and its score ties are broken by it.
@@ -74,8 +84,8 @@ def rank_finished_shards(folder: RunFolder, markers: list[tuple[str, dict]], fla
     for name in ("report", "staging/rank"):
         storage.remove_tree(folder.fs, folder.path(name))
     offsets = [0, *accumulate(m["rows"] for _, m in markers)]
-    partition = ray.remote(partition_shard)
-    results = ray.get([partition.remote(folder.address, sid, offsets[i], plan) for i, (sid, _) in enumerate(markers)])
+    results = _each(partition_shard, [(folder.address, sid, offsets[i], plan) for i, (sid, _) in enumerate(markers)],
+                    here)
     counts = [0] * (plan.scored_buckets + plan.unscored_buckets)
     for shard_counts, _ in results:
         for bucket, n in shard_counts.items():
@@ -83,11 +93,10 @@ def rank_finished_shards(folder: RunFolder, markers: list[tuple[str, dict]], fla
     distinct = {str(schema): schema for _, schema in results}
     data = _unify([SHARD_BASE, *distinct.values()])
     schema = _report_schema(data, metadata)
-    rank = ray.remote(rank_bucket)
     firsts = list(accumulate(counts[: plan.scored_buckets - 1], initial=1))  # rank of each bucket's best row
-    tasks = [rank.remote(folder.address, b, firsts[b] if b < plan.scored_buckets else None, plan, data, schema,
-                         flagging) for b, n in enumerate(counts) if n]
-    flagged = sum(ray.get(tasks))
+    tasks = [(folder.address, b, firsts[b] if b < plan.scored_buckets else None, plan, data, schema, flagging)
+             for b, n in enumerate(counts) if n]
+    flagged = sum(_each(rank_bucket, tasks, here))
     if not tasks:
         storage.write_table(folder.fs, folder.path("report", "part-000000.parquet"), schema.empty_table())
     _write_flagged(folder, schema)

@@ -13,7 +13,6 @@ from typing import BinaryIO
 
 import pandas as pd
 import pyarrow.fs as pafs
-from webdataset.tariterators import group_by_keys, tar_file_iterator
 
 from audit.schemas import RESERVED, input_names
 
@@ -42,6 +41,8 @@ def _reraise(err: Exception) -> bool:
 
 def _samples(stream: BinaryIO, source: str):
     """Samples (dicts with `__key__` and the text members) in tar order; image-only samples are kept too."""
+    from webdataset.tariterators import group_by_keys, tar_file_iterator  # webdataset imports torch: only for tars
+
     members = ({**member, "__url__": source} for member in tar_file_iterator(stream, handler=_reraise))
     return group_by_keys(members, suffixes=TEXT_MEMBERS, handler=_reraise)
 

@@ -6,7 +6,6 @@ predictions of the noise bank are computed once at construction and reused for e
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import torch
@@ -14,21 +13,10 @@ import torch
 from audit.model.conditioning import TextStates
 from audit.model.loader import ModelComponents
 from audit.scoring.batching import CPU_BATCH, PROBE_ROWS, batch_for_memory, free_bytes, probe_row_bytes
+from audit.scoring.config import ScoreConfig
 from audit.scoring.noise import noise_bank
 from audit.scoring.terms import authors_sd2_norm, cosine_term, norm_term, v_to_eps
 from audit.scoring.timesteps import probe_timesteps
-
-
-@dataclass(frozen=True)
-class ScoreConfig:
-    """Parameters that change a caption's numbers (generations, seed, formulas) or only speed (batch sizes)."""
-
-    generations: int = 1
-    seed: int = 51
-    batch_size: int | None = None  # None: CPU_BATCH on CPU, on CUDA chosen from free memory (audit.scoring.batching)
-    max_unet_rows: int = 512
-    authors_sd2: bool = False
-    compile: bool = False  # torch.compile the UNet (channels-last); pays off on GPUs over long runs
 
 
 class Scorer:

@@ -10,11 +10,9 @@ import pandas as pd
 
 from audit import __version__
 from audit.model.fingerprint import fingerprint, local_folder
-from audit.model.loader import dtype_name, load_model
 from audit.readers.status import OK, combine_status
-from audit.scoring.engine import ScoreConfig, Scorer
+from audit.scoring.config import ScoreConfig
 from audit.scoring.profiles import Profile, resolve_profile
-from audit.scoring.terms import combine
 
 
 @dataclass
@@ -31,7 +29,11 @@ class ScoreStage:
     w_cos: float | None = None
 
     def setup(self) -> None:
-        """Load the model and its noise bank once; resolve the score weights."""
+        """Load the model and its noise bank once; resolve the score weights. (torch and diffusers are imported
+        here: a scan's driver hands the stage to its actors without loading either.)"""
+        from audit.model.loader import load_model
+        from audit.scoring.engine import Scorer
+
         components = load_model(self.model, self.device, self.dtype, self.allow_pickle)
         self.scorer = Scorer(components, self.config)
         self.weights: Profile = resolve_profile(components.source, components.unet.config, self.profile,
@@ -39,6 +41,8 @@ class ScoreStage:
 
     def process(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Add score columns to a frame with `caption` (raw values) and optional `read_status`."""
+        from audit.scoring.terms import combine
+
         read = frame["read_status"] if "read_status" in frame else pd.Series([None] * len(frame), index=frame.index)
         status = [combine_status(r, c) for r, c in zip(read, frame["caption"])]
         ok = [i for i, s in enumerate(status) if s == OK]
@@ -60,6 +64,8 @@ class ScoreStage:
 
     def metadata(self) -> dict:
         """Everything that determines the numbers, for the report's schema metadata."""
+        from audit.model.loader import dtype_name
+
         scorer = self.scorer
         return {"tool": "audit", "version": __version__, "model": scorer.model.source,
                 "model_fingerprint": fingerprint(local_folder(scorer.model.source)),

@@ -95,7 +95,7 @@ def test_dup_count_is_the_count_of_truncated_token_sequences(runs, tiny_eps):
     assert ok.groupby("caption_key")["dup_count"].first().sum() == len(ok)
     distinct = ok["caption_key"].nunique()
     assert list(summary["timing"]["phases"]) == ["start-up", "keying", "counting", "scoring", "joining", "ranking",
-                                                  "reports"]
+                                                  "reports", "stopping Ray"]
     assert summary["dedup"] | {"generation": None, "steps_in_driver": None} == {
         "generation": None, "steps_in_driver": None, "distinct_keys": distinct, "keyed_rows": len(ok),
         "duplicate_rows": len(ok) - distinct,

@@ -2,9 +2,11 @@
 time, and a console of our own lines only (Ray's output in logs/scan.log)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -32,7 +34,9 @@ def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, 
     given.write_text({"empty": "", "unscorable": "\n   \n", "none flagged": "a red cat\na blue dog\n"}[case])
     out = tmp_path / "run"
     fresh = {"MPLCONFIGDIR": str(tmp_path / "matplotlib")}  # a first run: matplotlib builds its font cache
+    start = time.monotonic()
     done = scan_cli(local_ray, tiny_eps, [given], out, "--threshold", "1e9", env=fresh)
+    process_seconds = time.monotonic() - start
     lines = done.stderr.splitlines()
     assert done.returncode == code, done.stderr
     assert [line for line in lines if line.startswith("exit ")] == [f"exit {code}:   " + reason]
@@ -41,7 +45,12 @@ def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, 
     # a progress line per step (3), counts, (speed), time, (dedup), exit, log, folder, report
     assert len(lines) <= 11
     phases = next(line for line in lines if line.startswith("time:     ")).removeprefix("time:     ").split(", ")
-    assert [p.split()[0] for p in phases][:1] + [p.split()[0] for p in phases][-2:] == ["start-up", "ranking", "reports"]
+    assert [p.rsplit(" ", 2)[0] for p in phases][:1] + [p.rsplit(" ", 2)[0] for p in phases][-3:] == [
+        "start-up", "ranking", "reports", "stopping Ray"]
+    timing = json.loads((out / "summary.json").read_text())["timing"]  # the phases add up to the process's time
+    assert abs(sum(timing["phases"].values()) - timing["wall_seconds"]) <= 0.01 * timing["wall_seconds"]
+    # from the process's start to its summary; after it only the final block and the interpreter's exit
+    assert abs(timing["wall_seconds"] - process_seconds) <= 0.05 * process_seconds + 1.0, (timing, process_seconds)
     log = (out / "logs" / "scan.log").read_text()
     assert "Started a local Ray" not in log  # it joined the test's Ray
     assert "fontManager" not in done.stderr and "generated new fontManager" in log

@@ -4,6 +4,8 @@ One Ray task per unit; the tokenizers are loaded once per worker process and rem
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import pyarrow as pa
 
@@ -12,13 +14,18 @@ from audit.pipeline.read_stage import failure_reason, unit_chunks
 from audit.readers.inputs import Shard
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
-from audit.scoring.keys import KeyStage
 
-_STAGES: dict[str | None, KeyStage] = {}
+if TYPE_CHECKING:
+    from audit.scoring.keys import KeyStage
+
+_STAGES: dict = {}  # model -> KeyStage
 
 
-def key_stage(model: str | None) -> KeyStage:
-    """This worker's key stage for `model`, set up on first use."""
+def key_stage(model: str | None) -> "KeyStage":
+    """This worker's key stage for `model` (`scoring.keys.KeyStage`), set up on first use; the tokenizers'
+    libraries are imported then, not by a driver that never keys."""
+    from audit.scoring.keys import KeyStage
+
     if model not in _STAGES:
         stage = KeyStage(model)
         stage.setup()

@@ -6,6 +6,8 @@ actor that computed the run parameters when the pool has one actor, else on the 
 """
 from __future__ import annotations
 
+import importlib
+import threading
 import time
 from dataclasses import asdict
 
@@ -23,6 +25,12 @@ from audit.pipeline.tracker import Progress, ProgressFn
 from audit.readers.inputs import Shard
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
+
+
+def import_tokenizers_meanwhile() -> None:
+    """Import the tokenizers' libraries (transformers, torch) in a background thread, so the driver of a small
+    scan has them when it keys, having imported them while the first actor loaded the model."""
+    threading.Thread(target=importlib.import_module, args=("audit.scoring.keys",), daemon=True).start()
 
 
 def _read(folder: RunFolder, files: list[str], columns: list[str]) -> pa.Table:
