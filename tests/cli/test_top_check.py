@@ -12,6 +12,7 @@ import pytest
 
 from audit.cli.main import main
 from audit.reports.terminal import clip
+from audit.runfolder.folder import RunFolder
 from tests.report_run import SCRIPT, TOP_K, copy_run, scanned_run, write_run
 
 
@@ -160,6 +161,7 @@ def _rewrite_report(folder, change):
     pq.write_table(pa.concat_tables(flagged), folder / "flagged.parquet")
     summary = json.loads((folder / "summary.json").read_text())
     summary["flagged"] = sum(t.num_rows for t in flagged)
+    summary["flagged_captions"] = RunFolder.at(str(folder)).count_flagged_captions()
     (folder / "summary.json").write_text(json.dumps(summary))
 
 
