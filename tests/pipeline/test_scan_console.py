@@ -49,8 +49,8 @@ def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, 
         "start-up", "ranking", "reports", "stopping Ray"]
     timing = json.loads((out / "summary.json").read_text())["timing"]  # the phases add up to the process's time
     assert abs(sum(timing["phases"].values()) - timing["wall_seconds"]) <= 0.01 * timing["wall_seconds"]
-    # from the process's start to its summary; after it only the final block and the interpreter's exit
-    assert abs(timing["wall_seconds"] - process_seconds) <= 0.05 * process_seconds + 1.0, (timing, process_seconds)
+    # from the process's start to its summary; after it only the final block and the interpreter's exit (~1-2 s here)
+    assert abs(timing["wall_seconds"] - process_seconds) <= 0.05 * process_seconds + 3.0, (timing, process_seconds)
     log = (out / "logs" / "scan.log").read_text()
     assert "Started a local Ray" not in log  # it joined the test's Ray
     assert "fontManager" not in done.stderr and "generated new fontManager" in log
