@@ -100,3 +100,19 @@ def ray_with_state_api() -> str:
     context = ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False, _node_ip_address="127.0.0.1")
     yield f"http://{context.dashboard_url}"
     ray.shutdown()
+
+
+# End-to-end tests (seconds to minutes each: they start Ray, scan, mitigate, train or run the tool in a new
+# process) are `slow`; `pytest -m "not slow"` is the fast subset of library tests. CI runs both.
+END_TO_END_FOLDERS = {"pipeline", "canary", "mitigation", "cluster", "jobs"}
+END_TO_END_MODULES = {"test_api.py", "test_sdxl_cli.py", "test_report_browser.py", "test_light_imports.py",
+                      "test_score_cli.py", "test_help.py"}
+END_TO_END_FIXTURES = {"local_ray", "ray_with_state_api", "run", "runs"}  # a Ray instance, a scanned run folder
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        path = Path(str(item.path))
+        if (path.parent.name in END_TO_END_FOLDERS or path.name in END_TO_END_MODULES
+                or END_TO_END_FIXTURES & set(item.fixturenames)):
+            item.add_marker(pytest.mark.slow)
