@@ -34,14 +34,14 @@ def _dedup(d: dict | None) -> str:
             f"{d['keys_scored_this_run']:,} keys scored in this run")
 
 
-AFTER_THE_PAGE = ("reports", "mitigation")  # phases still running when the page is written: summary.json has them
+AFTER_THE_PAGE = ("reports", "mitigation", "stopping Ray")  # phases after the page was written: in summary.json
 
 
 def _time(t: dict) -> str:
     """Where the run's time went up to this page, phase by phase (the same whenever the page is rewritten)."""
     before = {k: v for k, v in (t.get("phases") or {}).items() if k not in AFTER_THE_PAGE}
     phases = ", ".join(f"{text(name)} {seconds:,.1f} s" for name, seconds in before.items()) or "no phases recorded"
-    return (f"{sum(before.values()):,.1f} s until this page ({phases}; writing it and mitigation are in "
+    return (f"{sum(before.values()):,.1f} s until this page ({phases}; writing it, mitigation and stopping Ray are in "
             f"summary.json); {t.get('model_seconds', 0):,.2f} s in the model for {t.get('captions_scored', 0):,} "
             f"captions; {t['rows_this_run']:,} rows read in this run")
 
