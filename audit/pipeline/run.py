@@ -75,8 +75,7 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: Ph
     shards = plan_units(expanded, options.unit_rows)
     with locked(folder, "scan"), connected(options.address):
         pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
-        if options.dedup and all(s.rows is not None for s in shards) and \
-                sum(s.rows for s in shards) <= options.small_scan_rows:
+        if options.dedup and local.keyed_here(shards, options.small_scan_rows):
             local.import_tokenizers_meanwhile()  # this process will key the scan
         metadata, host = describe_on_pool(options.stage, pool, options.gpu_wait, folder.address)
         try:

@@ -27,6 +27,11 @@ from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 
 
+def keyed_here(shards: list[Shard], limit: int) -> bool:
+    """Whether this process keys `shards`: their rows are all known and at most `limit` (--small-scan-rows)."""
+    return all(s.rows is not None for s in shards) and sum(s.rows for s in shards) <= limit
+
+
 def import_tokenizers_meanwhile() -> None:
     """Import the tokenizers' libraries (transformers, torch) in a background thread, so the driver of a small
     scan has them when it keys, having imported them while the first actor loaded the model."""

@@ -93,7 +93,7 @@ def score_distinct_keys(folder: RunFolder, shards: list[Shard], options: ScanOpt
     resume.clear(folder, [s.shard_id for s in todo])
     if todo:
         clock.next("keying")
-        if all(s.rows is not None for s in todo) and sum(s.rows for s in todo) <= options.small_scan_rows:
+        if local.keyed_here(todo, options.small_scan_rows):
             local.key_here(folder, todo, options, progress)
         else:
             _key(folder, todo, options, progress)
