@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from audit import __version__
+from audit.cli.outcome import EXIT_STALLED
+from audit.cluster.watchdog import Stalled
 from audit.printable import printable
 from audit.runfolder.storage import redact
 
@@ -97,3 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Stalled as err:
+        if args.verbose:
+            raise
+        print(f"error: {safe_line(str(err))}", file=sys.stderr)
+        return EXIT_STALLED

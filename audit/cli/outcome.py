@@ -1,7 +1,7 @@
 """How a scan ended: its exit code with a one-line reason, and the final block the console shows."""
 from __future__ import annotations
 
-EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_PARTIAL, EXIT_NOTHING_SCORED = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_PARTIAL, EXIT_NOTHING_SCORED, EXIT_STALLED = 0, 1, 2, 3, 4, 5
 
 EXIT_CODES = """\
 exit codes: 0 complete: every shard scored (whether or not rows were flagged);
@@ -10,6 +10,9 @@ exit codes: 0 complete: every shard scored (whether or not rows were flagged);
   3 partial run: some shards failed, e.g. a missing or corrupt file (named in summary.json; the report
     covers the others);
   4 nothing scored: the inputs have no rows, or no row could be scored (empty or invalid captions).
+  5 stalled: no unit or batch finished for --stall-timeout seconds (e.g. scoring actors that no node can
+    host, or a lost GPU node with none to replace it); the error names the step and the cluster's free
+    resources; finished units are kept: run the same command again to resume.
   130 stopped by Ctrl-C or SIGTERM: finished units are kept; run the same command again to resume.
 Exits 0, 3 and 4 write report.html; the console's `exit N:` line gives the reason."""
 
@@ -50,6 +53,13 @@ def mitigation_line(m: dict) -> str:
             f"{m['rewrite_under_threshold']:,}, adapted embedding {m['embedding_under_threshold']:,}")
 
 
+def pool_line(pool: dict) -> str:
+    """`pool:     at most 2 actors at once on 2 nodes (elastic, up to 8)`."""
+    kind = f"elastic, up to {pool['max_actors']:,}" if pool["elastic"] else "fixed"
+    return (f"pool:     at most {_plural(pool['most_at_once'], 'actor')} at once on "
+            f"{_plural(pool['nodes_at_once'], 'node')} ({kind})")
+
+
 def speed_lines(t: dict) -> list[str]:
     """How fast the model scored, the rows per wall second, and where the wall time went, phase by phase."""
     lines = []
@@ -74,6 +84,8 @@ def final_block(summary: dict, output: str, log_file: str | None, code: int, rea
         lines.append(f"dedup:    {d['distinct_keys']:,} distinct captions among {d['keyed_rows']:,} scorable rows, "
                      f"{d['duplicate_rows']:,} duplicates: {d['scoring_saved']:.1%} of scoring saved "
                      f"({d['keys_scored_this_run']:,} scored in this run)")
+    if summary.get("pool", {}).get("most_at_once"):
+        lines.append(pool_line(summary["pool"]))
     if "mitigation" in summary:
         lines.append(mitigation_line(summary["mitigation"]))
     folder = output.rstrip("/")

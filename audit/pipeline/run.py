@@ -7,11 +7,14 @@ finished shards each time, so it equals that of an uninterrupted run.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import ray
 
 from audit.cluster.connect import connected
 from audit.cluster.pool import PoolOptions, actor_options
+from audit.cluster.usage import PoolUsage
+from audit.cluster.watchdog import Watchdog
 from audit.pipeline import resume
 from audit.pipeline.clock import PhaseClock
 from audit.pipeline.dedup.run import score_distinct_keys
@@ -19,7 +22,7 @@ from audit.pipeline.options import ScanOptions, Scored
 from audit.pipeline.placement import describe_on_pool
 from audit.pipeline.stream import score_every_row
 from audit.pipeline.summary import build_summary, retime, timing
-from audit.pipeline.tracker import ProgressFn
+from audit.pipeline.tracker import Progress, ProgressFn
 from audit.ranking.flagging import choose_flagging
 from audit.ranking.range_sort import rank_finished_shards
 from audit.readers.inputs import Shard, expand_inputs
@@ -32,6 +35,7 @@ from audit.runfolder.params import check_or_store, scan_identity, score_params
 from audit.scoring.profiles import Profile, warn_uncalibrated
 
 log = logging.getLogger(__name__)
+WATCHED_PHASES = ("keying", "scoring", "joining")  # each reports its units or batches as they finish
 
 
 def _carry_or_drop_mitigations(folder: RunFolder, summary: dict) -> None:
@@ -48,16 +52,34 @@ def _carry_or_drop_mitigations(folder: RunFolder, summary: dict) -> None:
 
 
 def _score(folder: RunFolder, shards: list[Shard], options: ScanOptions, pool: PoolOptions, metadata: dict, host,
-           clock: PhaseClock, progress: ProgressFn | None) -> tuple[Scored, dict]:
+           clock: PhaseClock, usage: PoolUsage, progress: ProgressFn | None) -> tuple[Scored, dict]:
     """Check the run parameters against the folder's, then score the shards; what was scored and the
     parameters."""
     warn_uncalibrated(Profile(**metadata["profile"]), metadata["model"])  # the actors' warnings go to Ray's log
     params = score_params(metadata, options.caption_column, options.caption_field) | {"dedup": options.dedup}
     check_or_store(folder, params)
     score = score_distinct_keys if options.dedup else score_every_row
-    log.info("%d shards to scan with %d actor(s) (%s)%s", len(shards), pool.size, pool.resources,
+    log.info("%d shards to scan with %s%s", len(shards), pool.describe(),
              "" if options.dedup else ", every row scored (no dedup)")
-    return score(folder, shards, options, pool, metadata["batch_size"], host, clock, progress), params
+    return score(folder, shards, options, pool, metadata["batch_size"], host, clock, usage, progress), params
+
+
+def _watched(progress: ProgressFn | None, watchdog: Watchdog) -> ProgressFn:
+    """`progress`, also telling `watchdog` that a unit or batch of its stage finished."""
+    def report(p: Progress) -> None:
+        watchdog.beat(p.stage)
+        if progress is not None:
+            progress(p)
+
+    return report
+
+
+def _watch_phase(watchdog: Watchdog, phase: str) -> None:
+    """Watch the phases that finish units or batches; not counting and ranking (all-to-all steps on CPUs)."""
+    if phase in WATCHED_PHASES:
+        watchdog.watch(phase)
+    else:
+        watchdog.rest()
 
 
 def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: PhaseClock | None = None) -> dict:
@@ -69,12 +91,17 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: Ph
     claim(folder)
     shards = plan_units(expand_inputs(options.inputs, exclude=folder.root), options.unit_rows)
     with locked(folder, "scan"), connected(options.address):
-        pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
-        metadata, host = describe_on_pool(options.stage, pool, options.gpu_wait, folder.address)
-        try:
-            scored, params = _score(folder, shards, options, pool, metadata, host, clock, progress)
-        finally:
-            ray.kill(host)
+        pool = actor_options(options.stage.device, options.actors, options.actor_cpus, options.max_actors)
+        usage = PoolUsage()
+        with Watchdog(options.stall_timeout, pool.asks()) as watchdog:
+            clock.listener = partial(_watch_phase, watchdog)
+            metadata, host = describe_on_pool(options.stage, pool, options.gpu_wait, folder.address, watchdog)
+            try:
+                scored, params = _score(folder, shards, options, pool, metadata, host, clock, usage,
+                                        _watched(progress, watchdog))
+            finally:
+                ray.kill(host)
+                clock.listener = None
         clock.next("ranking")
         markers = resume.markers(folder, shards)
         rows_now = sum(m["rows"] for sid, m in markers if sid not in scored.resumed)
@@ -87,7 +114,8 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: Ph
     summary = build_summary(shards, markers, scored.failures, len(scored.resumed), flagging, flagged, metadata, times)
     summary["shards"]["rescored_changed"] = scored.changed
     summary["dedup"] = scored.dedup
-    summary["pool"] = {"actors": pool.size, **pool.resources}
+    summary["pool"] = pool.describe() | usage.summary()
+    log.info("scoring actors over time ([seconds, actors]): %s", summary["pool"]["timeline"])
     summary["scan_id"] = scan_identity(params, markers)
     _carry_or_drop_mitigations(folder, summary)
     storage.write_json(folder.fs, folder.path("summary.json"), summary)
