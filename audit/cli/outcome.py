@@ -54,8 +54,8 @@ def mitigation_line(m: dict) -> str:
 
 
 def pool_line(pool: dict) -> str:
-    """`pool:     at most 2 actors at once on 2 nodes (elastic, up to 8)`."""
-    kind = f"elastic, up to {pool['max_actors']:,}" if pool["elastic"] else "fixed"
+    """`pool:     at most 2 actors at once on 2 nodes (elastic pool of up to 8)`."""
+    kind = f"elastic pool of up to {pool['max_actors']:,}" if pool["elastic"] else f"fixed pool of {pool['actors']:,}"
     return (f"pool:     at most {_plural(pool['most_at_once'], 'actor')} at once on "
             f"{_plural(pool['nodes_at_once'], 'node')} ({kind})")
 
