@@ -95,12 +95,14 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: Ph
         usage = PoolUsage()
         with Watchdog(options.stall_timeout, pool.asks()) as watchdog:
             clock.listener = partial(_watch_phase, watchdog)
-            metadata, host = describe_on_pool(options.stage, pool, options.gpu_wait, folder.address, watchdog)
             try:
-                scored, params = _score(folder, shards, options, pool, metadata, host, clock, usage,
-                                        _watched(progress, watchdog))
+                metadata, host = describe_on_pool(options.stage, pool, options.gpu_wait, folder.address, watchdog)
+                try:
+                    scored, params = _score(folder, shards, options, pool, metadata, host, clock, usage,
+                                            _watched(progress, watchdog))
+                finally:
+                    ray.kill(host)
             finally:
-                ray.kill(host)
                 clock.listener = None
         clock.next("ranking")
         markers = resume.markers(folder, shards)
