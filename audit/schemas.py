@@ -66,10 +66,12 @@ def schema_of(*columns: str) -> pa.Schema:
 READ = schema_of("shard_id", "row_index", "shard_rows", "caption", "read_status")
 # score -> write: the reader's columns (less read_status), the stage's score columns, and each row's share of
 # its batch's time in the scoring stage (model time, apart from Ray's start-up and scheduling).
-SCORED = schema_of("shard_id", "row_index", "shard_rows", *SCORE_COLUMNS, "seconds")
-# write -> driver: one record per part file written.
-PART = pa.schema([("shard_id", pa.string()), ("part", pa.string()), ("rows", pa.int64()),
-                  ("shard_rows", pa.int64()), ("seconds", pa.float64())])
+# Each row also names the actor call that scored it (cluster.usage.CALL_COLUMNS: actor, node, start, end).
+CALL = pa.schema([("actor", pa.string()), ("node", pa.string()), ("start", pa.float64()), ("end", pa.float64())])
+SCORED = pa.unify_schemas([schema_of("shard_id", "row_index", "shard_rows", *SCORE_COLUMNS, "seconds"), CALL])
+# write -> driver: one record per part file written (the rows of one shard scored by one actor call).
+PART = pa.unify_schemas([pa.schema([("shard_id", pa.string()), ("part", pa.string()), ("rows", pa.int64()),
+                                    ("shard_rows", pa.int64()), ("seconds", pa.float64())]), CALL])
 # A finished shard's score file, before ranking adds row_id: provenance, then score and dedup columns.
 SHARD_BASE = schema_of("source", "row_index", *SCORE_COLUMNS, *names(DEDUP_FIELDS), "row_id")
 # Dedup: distinct caption keys with their rows' count and one caption of theirs (what is scored for them) ...

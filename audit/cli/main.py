@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from audit import __version__
+from audit.cli.outcome import EXIT_STALLED
+from audit.cluster.watchdog import Stalled
 from audit.lines import SafeLines, safe_line, safe_lines
 
 EXPECTED_ERRORS = (ValueError, FileNotFoundError, OSError)
@@ -97,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Stalled as err:
+        if args.verbose:
+            print(safe_lines(traceback.format_exc()), file=sys.stderr)
+        print(f"error: {safe_line(str(err))}", file=sys.stderr)
+        return EXIT_STALLED
     except Exception:  # a bug: its traceback, as safe as every other line
         print(safe_lines(traceback.format_exc()), file=sys.stderr)
         return EXIT_ERROR

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from audit.runfolder.storage import child
 
-EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_PARTIAL, EXIT_NOTHING_SCORED = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_PARTIAL, EXIT_NOTHING_SCORED, EXIT_STALLED = 0, 1, 2, 3, 4, 5
 
 EXIT_CODES = """\
 exit codes: 0 complete: every shard scored (whether or not rows were flagged);
@@ -13,6 +13,9 @@ exit codes: 0 complete: every shard scored (whether or not rows were flagged);
   3 partial run: some shards failed, e.g. a corrupt file or one that vanished during the scan (named in
     summary.json; the report covers the others);
   4 nothing scored: the inputs have no rows, or no row could be scored (empty or invalid captions).
+  5 stalled: no unit or batch finished for --stall-timeout seconds (e.g. scoring actors that no node can
+    host, or a lost GPU node with none to replace it); the error names the step and the cluster's free
+    resources; finished units are kept: run the same command again to resume.
   130 stopped by Ctrl-C or SIGTERM: finished units are kept; run the same command again to resume.
 Exits 0, 3 and 4 write report.html; the console's `exit N:` line gives the reason."""
 
@@ -59,6 +62,13 @@ def mitigation_line(m: dict) -> str:
             f"{m['rewrite_under_threshold']:,}, adapted embedding {m['embedding_under_threshold']:,}")
 
 
+def pool_line(pool: dict) -> str:
+    """`pool:     at most 2 actors at once on 2 nodes (elastic pool of up to 8)`."""
+    kind = f"elastic pool of up to {pool['max_actors']:,}" if pool["elastic"] else f"fixed pool of {pool['actors']:,}"
+    return (f"pool:     at most {_plural(pool['most_at_once'], 'actor')} at once on "
+            f"{_plural(pool['nodes_at_once'], 'node')} ({kind})")
+
+
 def speed_lines(t: dict) -> list[str]:
     """How fast the model scored, the rows per wall second, and where the wall time went, phase by phase."""
     lines = []
@@ -89,6 +99,8 @@ def final_block(summary: dict, output: str, log_file: str | None, code: int, rea
         lines.append(f"earlier:  {_plural(left['inputs'], 'input')} of an earlier scan of this folder "
                      f"({_plural(left['rows'], 'row')}) {'is' if one else 'are'} not among these inputs: "
                      f"{'its' if one else 'their'} rows left the report")
+    if summary.get("pool", {}).get("most_at_once"):
+        lines.append(pool_line(summary["pool"]))
     if "mitigation" in summary:
         lines.append(mitigation_line(summary["mitigation"]))
     lines.append(f"exit {code}:   {reason}")

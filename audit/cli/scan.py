@@ -64,8 +64,18 @@ def register(commands) -> None:
     p.add_argument("--caption-column", default=None, help="Parquet/jsonl caption column (default: TEXT, caption, text)")
     p.add_argument("--caption-field", default=None, help="WebDataset: take the caption from this .json field")
     p.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
-    p.add_argument("--actors", type=at_least(1), default=None, help="scoring actors (default: one per GPU, else 1)")
-    p.add_argument("--actor-cpus", type=float, default=None, help="CPUs per actor (default 1 with a GPU, else 0.5)")
+    p.add_argument("--actors", type=at_least(1), default=None,
+                   help="a fixed pool of this many scoring actors (default: an elastic pool, see --max-actors)")
+    p.add_argument("--max-actors", type=at_least(1), default=None,
+                   help="the most scoring actors: the pool starts with one per GPU present and adds one as each GPU "
+                        "node joins, up to this many (default: the GPUs present when the scan starts; on an "
+                        "autoscaling cluster, give the GPUs it may add, e.g. 8 for cluster.yaml); without GPUs: 1")
+    p.add_argument("--actor-cpus", type=float, default=None, help="CPUs per actor (default 0.5, leaving CPUs to the "
+                   "read, keying and write tasks)")
+    p.add_argument("--stall-timeout", type=float, default=300.0,
+                   help="stop (exit 5) when no unit or batch has finished for this many seconds while reading, scoring "
+                        "or joining, e.g. actors that no node can host or a lost GPU node with none to replace it; the "
+                        "error names the step and the cluster's free resources (default 300; 0: never)")
     p.add_argument("--gpu-wait", type=float, default=0.0, help="seconds to wait for an autoscaler to add the GPUs "
                    "the actors need when the cluster has too few (default 0: fail at once)")
     p.add_argument("--rows-per-file", type=at_least(1), default=500_000,
@@ -99,10 +109,10 @@ def options_from_args(args: argparse.Namespace, expanded=None):
 
     return ScanOptions(inputs=args.inputs, output=args.output, stage=stage_from_args(args),
                        caption_column=args.caption_column, caption_field=args.caption_field, actors=args.actors,
-                       actor_cpus=args.actor_cpus, address=args.address, threshold=args.threshold,
+                       max_actors=args.max_actors, actor_cpus=args.actor_cpus, address=args.address, threshold=args.threshold,
                        top_k=args.top_k, top_fraction=args.top_fraction, rows_per_file=args.rows_per_file,
                        unit_rows=args.unit_rows, gpu_wait=args.gpu_wait, dedup=args.dedup, expanded=expanded,
-                       small_scan_rows=args.small_scan_rows)
+                       small_scan_rows=args.small_scan_rows, stall_timeout=args.stall_timeout)
 
 
 def run(args: argparse.Namespace) -> int:

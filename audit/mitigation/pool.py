@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 import ray.data
-from ray.data import ActorPoolStrategy
 
 from audit.cluster.actors import StageActor
 from audit.cluster.connect import connected
@@ -97,7 +96,7 @@ def run_batches(options: MitigationOptions, stage: MitigationStage, store: Batch
         pool = actor_options(options.device, options.actors, options.actor_cpus)
         batches = int(rows["batch"].nunique())
         ds = ray.data.from_pandas(rows).groupby("batch", num_partitions=min(batches, 200)).map_groups(
-            MitigatorActor, batch_format="pandas", compute=ActorPoolStrategy(size=pool.size), **pool.resources,
+            MitigatorActor, batch_format="pandas", compute=pool.strategy(), **pool.resources,
             fn_constructor_kwargs={"stage": stage, "torch_threads": pool.torch_threads, "store": store})
         written = sum(len(b["batch"]) for b in ds.iter_batches(batch_format="numpy"))
         log.info("mitigated %d batches", written)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Callable
 
 import psutil
 
@@ -24,12 +25,15 @@ class PhaseClock:
     def __init__(self, started: float | None = None):
         self.started = time.monotonic() if started is None else started
         self.phase, self.since, self.seconds = "start-up", self.started, {}
+        self.listener: Callable[[str], None] | None = None  # told each phase's name as it starts
 
     def next(self, name: str) -> None:
         """End the current phase now and start `name` (a phase entered twice adds up)."""
         now = time.monotonic()
         self.seconds[self.phase] = self.seconds.get(self.phase, 0.0) + now - self.since
         self.phase, self.since = name, now
+        if self.listener is not None:
+            self.listener(name)
 
     def record(self) -> dict:
         """Wall seconds so far and the seconds of each phase, the current one up to now."""

@@ -16,7 +16,8 @@ class ScanOptions:
     stage: ScoreStage = field(default_factory=ScoreStage)
     caption_column: str | None = None
     caption_field: str | None = None
-    actors: int | None = None
+    actors: int | None = None  # a fixed pool of this many actors
+    max_actors: int | None = None  # an elastic pool's most actors (default: the cluster's GPUs when the scan starts)
     actor_cpus: float | None = None
     address: str | None = None
     threshold: float | None = None
@@ -28,6 +29,7 @@ class ScanOptions:
     dedup: bool = True  # score each distinct caption key once across all inputs (False: every row)
     small_scan_rows: int = 100_000  # dedup: key, count and join in the driver when the scan has at most these rows
     expanded: list[Shard] | None = None  # `inputs` expanded and checked already (the CLI does it before Ray starts)
+    stall_timeout: float = 300.0  # stop when no unit or batch finished for this long (0: never)
 
 
 @dataclass

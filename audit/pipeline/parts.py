@@ -14,26 +14,31 @@ from audit.runfolder.folder import RunFolder
 
 
 def write_parts(batch: pa.Table, output: str) -> pa.Table:
-    """Write each shard's contiguous row runs in `batch` to staging/<shard>/parts/; one record per part, with
-    its rows' scoring seconds."""
+    """Write the contiguous row runs of each shard and actor call in `batch` to staging/<shard>/parts/; one
+    record per part, with its rows' scoring seconds and its call."""
     folder, records = RunFolder.at(output), []
-    for shard_id in pc.unique(batch["shard_id"]).to_pylist():
-        rows = batch.filter(pc.equal(batch["shard_id"], shard_id)).sort_by("row_index")
-        index = rows["row_index"].to_numpy()
-        starts = [0, *(np.flatnonzero(np.diff(index) != 1) + 1).tolist()]
-        for a, b in zip(starts, [*starts[1:], len(index)]):
-            name = f"{index[a]:012d}-{index[b - 1]:012d}.parquet"
-            storage.write_table(folder.fs, folder.staging(shard_id, "parts", name), rows.slice(a, b - a))
-            seconds = float(rows["seconds"].to_numpy()[a:b].sum())
-            records.append((shard_id, name, b - a, rows["shard_rows"][0].as_py(), seconds))
-    return pa.Table.from_pylist([dict(zip(schemas.PART.names, r)) for r in records], schema=schemas.PART)
+    calls = batch.group_by(schemas.CALL.names, use_threads=False).aggregate([]).to_pylist()
+    for call in calls:
+        of_call = batch.filter(pc.and_(pc.equal(batch["actor"], call["actor"]), pc.equal(batch["start"], call["start"])))
+        for shard_id in pc.unique(of_call["shard_id"]).to_pylist():
+            rows = of_call.filter(pc.equal(of_call["shard_id"], shard_id)).sort_by("row_index")
+            index = rows["row_index"].to_numpy()
+            starts = [0, *(np.flatnonzero(np.diff(index) != 1) + 1).tolist()]
+            for a, b in zip(starts, [*starts[1:], len(index)]):
+                name = f"{index[a]:012d}-{index[b - 1]:012d}.parquet"
+                part = rows.slice(a, b - a).drop_columns(schemas.CALL.names)
+                storage.write_table(folder.fs, folder.staging(shard_id, "parts", name), part)
+                seconds = float(rows["seconds"].to_numpy()[a:b].sum())
+                records.append({"shard_id": shard_id, "part": name, "rows": b - a,
+                                "shard_rows": rows["shard_rows"][0].as_py(), "seconds": seconds, **call})
+    return pa.Table.from_pylist(records, schema=schemas.PART)
 
 
 def _scored_rows(folder: RunFolder, shard_id: str, first: int, shard_rows: int) -> pa.Table:
     """All parts of a shard in row order, each row once (a retried batch may have written a part twice)."""
     paths = storage.list_files(folder.fs, folder.staging(shard_id, "parts"), ".parquet")
     table = pa.concat_tables([storage.read_table(folder.fs, p) for p in paths]) if paths \
-        else schemas.SCORED.empty_table()
+        else schemas.SCORED.empty_table().drop_columns(schemas.CALL.names)
     table = table.sort_by("row_index")
     index = table["row_index"].to_numpy()
     keep = np.ones(len(index), dtype=bool)

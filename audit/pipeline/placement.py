@@ -1,7 +1,9 @@
 """Place the scoring stage on the actors' resources, or fail in one line when the cluster cannot host them.
 
 A task asking for a GPU that no node has waits forever in Ray (it is "infeasible" until an autoscaler adds
-a node), so a scan checks the cluster first and waits only as long as the user allows (`--gpu-wait`).
+a node), so a scan checks the cluster first and waits only as long as the user allows (`--gpu-wait`); an actor
+that the cluster has the GPUs for but cannot place (a custom resource no node has, GPUs held by other work) is
+the watchdog's to report.
 The first actor of the pool (`HostActor`) gives the stage's run parameters and, on a small scan, scores it.
 """
 from __future__ import annotations
@@ -10,8 +12,11 @@ import pandas as pd
 import ray
 
 from audit.cluster.pool import PoolOptions
+from audit.cluster.watchdog import Watchdog
 from audit.pipeline.dedup.distinct import KeyScorerActor
 from audit.scoring.stage import ScoreStage
+
+PLACING = "starting the first scoring actor"
 
 
 class PlacementError(ValueError):
@@ -19,40 +24,46 @@ class PlacementError(ValueError):
 
 
 def gpu_shortfall(pool: PoolOptions, cluster: dict) -> str | None:
-    """Why `cluster` (Ray's resource totals) cannot hold the pool's GPU actors now; None when it can."""
-    need = pool.resources.get("num_gpus", 0) * pool.size
+    """Why `cluster` (Ray's resource totals) cannot hold the pool's first GPU actors now (all of a fixed pool,
+    one of an elastic one); None when it can."""
+    actors = pool.size if pool.fixed else 1
+    need = pool.resources.get("num_gpus", 0) * actors
     have = cluster.get("GPU", 0)
     if need > have:
-        return f"{pool.size} scoring actor(s) need {need:g} GPU(s) but the Ray cluster has {have:g}"
+        return f"{actors} scoring actor(s) need {need:g} GPU(s) but the Ray cluster has {have:g}"
     return None
 
 
 class HostActor:
-    """A key-scoring actor started before the pipeline. An error setting the stage up is raised by `metadata`, so
-    it reaches the driver as it was raised (a failed actor constructor reaches it only as 'actor died')."""
+    """A key-scoring actor started before the pipeline; it sets the stage up (loads the model) at its first call,
+    so `placed` answers as soon as Ray has placed it, and an error setting up reaches the driver as raised."""
 
     def __init__(self, stage: ScoreStage, torch_threads: int, output: str):
-        self.scorer, self.error = None, None
-        try:
-            self.scorer = KeyScorerActor(stage, torch_threads, output)
-        except Exception as err:  # kept for `metadata` to raise
-            self.error = err
+        self.args, self.scorer = (stage, torch_threads, output), None
+
+    def placed(self) -> bool:
+        return True
+
+    def _scorer(self) -> KeyScorerActor:
+        if self.scorer is None:
+            self.scorer = KeyScorerActor(*self.args)
+        return self.scorer
 
     def metadata(self) -> dict:
         """The stage's run parameters (`ScoreStage.metadata`), computed where the actor runs."""
-        if self.error is not None:
-            raise self.error
-        return self.scorer.stage.metadata()
+        return self._scorer().stage.metadata()
 
     def score(self, batch: pd.DataFrame) -> pd.DataFrame:
         """Score and store the distinct keys of `batch` (`KeyScorerActor.__call__`)."""
-        return self.scorer(batch)
+        return self._scorer()(batch)
 
 
-def describe_on_pool(stage: ScoreStage, pool: PoolOptions, gpu_wait: float, output: str) -> tuple[dict, object]:
+def describe_on_pool(stage: ScoreStage, pool: PoolOptions, gpu_wait: float, output: str,
+                     watchdog: Watchdog | None = None) -> tuple[dict, object]:
     """The stage's run parameters, computed on the pool's first actor, and that actor (kill it when done).
 
-    Without the GPUs the pool needs, fail at once, or after `gpu_wait` seconds for an autoscaler to add them.
+    Without the GPUs the pool needs, fail at once, or after `gpu_wait` seconds for an autoscaler to add them;
+    with them, `watchdog` watches the actor's placement (not its model loading).
     """
     missing = gpu_shortfall(pool, ray.cluster_resources())
     hint = "use --device cpu, or --gpu-wait SECONDS on an autoscaling cluster"
@@ -62,10 +73,18 @@ def describe_on_pool(stage: ScoreStage, pool: PoolOptions, gpu_wait: float, outp
     host = ray.remote(HostActor).options(**pool.resources, max_restarts=-1, max_task_retries=-1).remote(
         stage, pool.torch_threads, output)
     try:
-        return ray.get(host.metadata.remote(), timeout=gpu_wait if missing else None), host
+        if watchdog is not None and not missing:
+            watchdog.watch(PLACING)
+        ray.get(host.placed.remote(), timeout=gpu_wait if missing else None)
+        if watchdog is not None:
+            watchdog.rest()
+        return ray.get(host.metadata.remote()), host
     except ray.exceptions.GetTimeoutError:
         ray.kill(host)
         raise PlacementError(f"{missing}, still after {gpu_wait:g} s ({hint})") from None
     except ray.exceptions.RayTaskError as err:  # e.g. a model that cannot be loaded: report the cause
         ray.kill(host)
         raise err.cause from None
+    except BaseException:  # Ctrl-C, or the watchdog
+        ray.kill(host)
+        raise

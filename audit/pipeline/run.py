@@ -7,11 +7,14 @@ finished shards each time, so it equals that of an uninterrupted run.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import ray
 
 from audit.cluster.connect import connected
 from audit.cluster.pool import PoolOptions, actor_options
+from audit.cluster.usage import PoolUsage
+from audit.cluster.watchdog import Watchdog
 from audit.pipeline import resume
 from audit.pipeline.clock import PhaseClock
 from audit.pipeline.dedup import local
@@ -20,7 +23,7 @@ from audit.pipeline.options import ScanOptions, Scored
 from audit.pipeline.placement import describe_on_pool
 from audit.pipeline.stream import score_every_row
 from audit.pipeline.summary import build_summary, retime, timing
-from audit.pipeline.tracker import ProgressFn
+from audit.pipeline.tracker import Progress, ProgressFn
 from audit.ranking.flagging import choose_flagging
 from audit.ranking.range_sort import rank_finished_shards
 from audit.readers.inputs import Shard
@@ -34,6 +37,7 @@ from audit.runfolder.params import check_or_store, scan_identity, score_params
 from audit.scoring.profiles import Profile, warn_uncalibrated
 
 log = logging.getLogger(__name__)
+WATCHED_PHASES = ("keying", "scoring", "joining")  # each reports its units or batches as they finish
 
 
 def _carry_or_drop_mitigations(folder: RunFolder, summary: dict) -> None:
@@ -50,7 +54,7 @@ def _carry_or_drop_mitigations(folder: RunFolder, summary: dict) -> None:
 
 
 def _score(folder: RunFolder, shards: list[Shard], options: ScanOptions, pool: PoolOptions, metadata: dict, host,
-           clock: PhaseClock, progress: ProgressFn | None) -> tuple[Scored, dict, dict]:
+           clock: PhaseClock, usage: PoolUsage, progress: ProgressFn | None) -> tuple[Scored, dict, dict]:
     """Check the run parameters against the folder's, forget the units no longer part of the scan, then score
     the shards; what was scored, the parameters, and the earlier inputs that left the report."""
     warn_uncalibrated(Profile(**metadata["profile"]), metadata["model"])  # the actors' warnings go to Ray's log
@@ -59,9 +63,27 @@ def _score(folder: RunFolder, shards: list[Shard], options: ScanOptions, pool: P
     left = resume.left_inputs(folder, shards)
     resume.forget_others(folder, shards)
     score = score_distinct_keys if options.dedup else score_every_row
-    log.info("%d shards to scan with %d actor(s) (%s)%s", len(shards), pool.size, pool.resources,
+    log.info("%d shards to scan with %s%s", len(shards), pool.describe(),
              "" if options.dedup else ", every row scored (no dedup)")
-    return score(folder, shards, options, pool, metadata["batch_size"], host, clock, progress), params, left
+    return score(folder, shards, options, pool, metadata["batch_size"], host, clock, usage, progress), params, left
+
+
+def _watched(progress: ProgressFn | None, watchdog: Watchdog) -> ProgressFn:
+    """`progress`, also telling `watchdog` that a unit or batch of its stage finished."""
+    def report(p: Progress) -> None:
+        watchdog.beat(p.stage)
+        if progress is not None:
+            progress(p)
+
+    return report
+
+
+def _watch_phase(watchdog: Watchdog, phase: str) -> None:
+    """Watch the phases that finish units or batches; not counting and ranking (all-to-all steps on CPUs)."""
+    if phase in WATCHED_PHASES:
+        watchdog.watch(phase)
+    else:
+        watchdog.rest()
 
 
 def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: PhaseClock | None = None) -> dict:
@@ -74,14 +96,21 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: Ph
     expanded = options.expanded or checked_inputs(options.inputs, options.caption_column, exclude=folder.root)
     shards = plan_units(expanded, options.unit_rows)
     with locked(folder, "scan"), connected(options.address):
-        pool = actor_options(options.stage.device, options.actors, options.actor_cpus)
+        pool = actor_options(options.stage.device, options.actors, options.actor_cpus, options.max_actors)
         if options.dedup and local.keyed_here(shards, options.small_scan_rows):
             local.import_tokenizers_meanwhile()  # this process will key the scan
-        metadata, host = describe_on_pool(options.stage, pool, options.gpu_wait, folder.address)
-        try:
-            scored, params, left = _score(folder, shards, options, pool, metadata, host, clock, progress)
-        finally:
-            ray.kill(host)
+        usage = PoolUsage()
+        with Watchdog(options.stall_timeout, pool.asks()) as watchdog:
+            clock.listener = partial(_watch_phase, watchdog)
+            try:
+                metadata, host = describe_on_pool(options.stage, pool, options.gpu_wait, folder.address, watchdog)
+                try:
+                    scored, params, left = _score(folder, shards, options, pool, metadata, host, clock, usage,
+                                                  _watched(progress, watchdog))
+                finally:
+                    ray.kill(host)
+            finally:
+                clock.listener = None
         clock.next("ranking")
         markers = resume.markers(folder, shards)
         rows_now = sum(m["rows"] for sid, m in markers if sid not in scored.resumed)
@@ -96,7 +125,8 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: Ph
     summary["flagged_captions"] = folder.count_flagged_captions()
     summary["shards"]["rescored_changed"] = scored.changed
     summary["dedup"] = scored.dedup
-    summary["pool"] = {"actors": pool.size, **pool.resources}
+    summary["pool"] = pool.describe() | usage.summary()
+    log.info("scoring actors over time ([seconds, actors]): %s", summary["pool"]["timeline"])
     summary["scan_id"] = scan_identity(params, markers)
     summary["left_report"] = left
     _carry_or_drop_mitigations(folder, summary)

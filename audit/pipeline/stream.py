@@ -8,9 +8,9 @@ import logging
 from dataclasses import asdict
 
 import ray
-from ray.data import ActorPoolStrategy
 
 from audit.cluster.pool import PoolOptions
+from audit.cluster.usage import PoolUsage
 from audit.pipeline import resume
 from audit.pipeline.actors import ScorerActor
 from audit.pipeline.clock import PhaseClock
@@ -29,10 +29,10 @@ READ_CPUS = WRITE_CPUS = 0.25  # unlike the actors (0.5 by default), so Ray Data
 
 
 def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, pool: PoolOptions, batch_size: int,
-                 progress: ProgressFn | None = None) -> tuple[dict[str, str], float]:
+                 usage: PoolUsage, progress: ProgressFn | None = None) -> tuple[dict[str, str], float]:
     """Score every row of `todo` into scores/ and done/ in batches of about `batch_size` captions (the
-    stage's choice), calling `progress` as parts arrive; return shard id -> reason for shards that failed, and
-    the seconds the actors spent scoring (summed over actors)."""
+    stage's choice), counting the actors' calls in `usage` and calling `progress` as parts arrive; return shard
+    id -> reason for shards that failed, and the seconds the actors spent scoring (summed over actors)."""
     resume.clear(folder, [s.shard_id for s in todo])  # results of an input that changed must never count again
     out = folder.address
     ds = ray.data.from_items([asdict(s) for s in todo], override_num_blocks=len(todo))
@@ -42,12 +42,12 @@ def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, poo
     # A dead actor is restarted and its batch retried: Ray Data's actor defaults are max_restarts=-1 and
     # max_task_retries=-1 (passing them explicitly is deprecated since Ray 2.51).
     ds = ds.map_batches(ScorerActor, batch_size=ACTOR_BATCHES * batch_size, batch_format="pandas",
-                        compute=ActorPoolStrategy(size=pool.size), **pool.resources,
+                        compute=pool.strategy(), **pool.resources,
                         fn_constructor_kwargs={"stage": options.stage, "torch_threads": pool.torch_threads})
     ds = ds.map_batches(write_parts, batch_size=WRITE_BATCHES * ACTOR_BATCHES * batch_size,
                         batch_format="pyarrow", num_cpus=WRITE_CPUS, fn_kwargs={"output": out})
     finalize = ray.remote(finalize_shard).options(num_cpus=WRITE_CPUS)
-    tracker = ShardTracker(todo, lambda shard, rows: finalize.remote(out, shard, rows), progress)
+    tracker = ShardTracker(todo, lambda shard, rows: finalize.remote(out, shard, rows), usage, progress)
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         for record in batch.to_pylist():
             tracker.add(**record)
@@ -56,7 +56,8 @@ def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, poo
 
 
 def score_every_row(folder: RunFolder, shards: list[Shard], options: ScanOptions, pool: PoolOptions,
-                    batch_size: int, host, clock: PhaseClock, progress: ProgressFn | None = None) -> Scored:
+                    batch_size: int, host, clock: PhaseClock, usage: PoolUsage,
+                    progress: ProgressFn | None = None) -> Scored:
     """`--no-dedup`: score every row of the shards not finished before (or whose input changed since). `host`,
     the actor that gave the run parameters, is killed first: the pool takes its resources."""
     ray.kill(host)
@@ -65,6 +66,6 @@ def score_every_row(folder: RunFolder, shards: list[Shard], options: ScanOptions
         log.warning("%s changed (or vanished) since it was scored: scoring it again", source)
     todo = [s for s in shards if s.shard_id not in done]
     clock.next("scoring")
-    failures, seconds = score_shards(folder, todo, options, pool, batch_size, progress) if todo else ({}, 0.0)
+    failures, seconds = score_shards(folder, todo, options, pool, batch_size, usage, progress) if todo else ({}, 0.0)
     scored = sum(m["scored"] for _, m in resume.markers(folder, todo))
     return Scored(failures, seconds, done, changed, scored)

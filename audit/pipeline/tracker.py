@@ -11,6 +11,7 @@ from typing import Callable
 
 import ray
 
+from audit.cluster.usage import PoolUsage
 from audit.readers.inputs import Shard
 
 
@@ -47,10 +48,10 @@ ProgressFn = Callable[[Progress], None]
 class ShardTracker:
     """Counts scored rows per shard from part records and finalizes each shard once all its rows are written."""
 
-    def __init__(self, shards: list[Shard], finalize: Callable[[Shard, int], ray.ObjectRef],
+    def __init__(self, shards: list[Shard], finalize: Callable[[Shard, int], ray.ObjectRef], usage: PoolUsage,
                  progress: ProgressFn | None = None):
         self.shards = {s.shard_id: s for s in shards}
-        self.finalize, self.progress = finalize, progress
+        self.finalize, self.usage, self.progress = finalize, usage, progress
         self.parts: dict[str, dict[str, int]] = {}
         self.pending: dict[ray.ObjectRef, str] = {}
         self.finished: set[str] = set()
@@ -58,8 +59,11 @@ class ShardTracker:
         self.rows_done, self.rows_seen, self.shards_seen, self.model_seconds = 0, 0, 0, 0.0
         self.start = time.monotonic()
 
-    def add(self, shard_id: str, part: str, rows: int, shard_rows: int, seconds: float = 0.0) -> None:
-        """Record one part file; launch the shard's finalize task when its rows are complete."""
+    def add(self, shard_id: str, part: str, rows: int, shard_rows: int, seconds: float, actor: str, node: str,
+            start: float, end: float) -> None:
+        """Record one part file and the actor call that scored it; launch the shard's finalize task when its rows
+        are complete."""
+        self.usage.add(actor, node, start, end)
         parts = self.parts.get(shard_id)
         if parts is None:
             parts = self.parts[shard_id] = {}

@@ -24,7 +24,7 @@ def scorer_actors(ray_with_state_api: str) -> list:
 
 @pytest.mark.parametrize("extra, written_files", [(["--no-dedup"], "staging/*/parts/*.parquet"),
                                                   (["--small-scan-rows", "0"], "key_scores/*.parquet")],
-                         ids=["every-row", "dedup"])  # dedup on the pool of the Ray Data steps
+                         ids=["every-row", "dedup"])  # dedup: on the Ray Data pool, not the small scan's host actor
 def test_killed_actor_is_restarted_and_every_row_scored(ray_with_state_api, tiny_eps, tmp_path, extra, written_files):
     """Every row is scored by ScorerActor (--no-dedup), each distinct key by KeyScorerActor (dedup)."""
     for k in range(6):

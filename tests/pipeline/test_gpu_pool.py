@@ -1,5 +1,6 @@
-"""The GPU resource path on a CPU machine: a local Ray that advertises two logical GPUs hosts two one-GPU
-scoring actors, which find no CUDA and score on the CPU; a cluster without GPUs refuses CUDA in one line."""
+"""The GPU resource path on a CPU machine: a local Ray that advertises two logical GPUs (and only 2 CPUs, which
+two 1-CPU GPU actors once took whole, hanging the scan) hosts two one-GPU scoring actors, which find no CUDA and
+score on the CPU; a cluster without GPUs refuses CUDA in one line."""
 from __future__ import annotations
 
 import json
@@ -36,8 +37,8 @@ class RecordingScorer(KeyScorerActor):
 
 @pytest.fixture
 def ray_with_logical_gpus():
-    """A local Ray with 2 logical GPUs (no CUDA behind them) and CPUs for two 1-CPU actors plus read tasks."""
-    ray.init(address="local", num_cpus=3, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    """A local Ray with 2 logical GPUs (no CUDA behind them) and 2 CPUs (`ray start --num-cpus 2 --num-gpus 2`)."""
+    ray.init(address="local", num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 
@@ -49,17 +50,21 @@ def ray_without_gpus():
     ray.shutdown()
 
 
-def test_gpu_shortfall_counts_one_gpu_per_actor():
-    pool = PoolOptions(2, {"num_gpus": 1, "num_cpus": 1.0}, 1)
+def test_gpu_shortfall_counts_one_gpu_per_actor_of_a_fixed_pool_and_the_first_of_an_elastic_one():
+    pool = PoolOptions(2, {"num_gpus": 1, "num_cpus": 0.5}, 1)
     assert gpu_shortfall(pool, {"GPU": 2.0, "CPU": 4.0}) is None
     assert gpu_shortfall(pool, {"GPU": 1.0}) == "2 scoring actor(s) need 2 GPU(s) but the Ray cluster has 1"
     assert gpu_shortfall(PoolOptions(1, {"num_cpus": 0.5}, 1), {}) is None
+    elastic = PoolOptions(2, {"num_gpus": 1, "num_cpus": 0.5}, 1, max_size=8)
+    assert gpu_shortfall(elastic, {"GPU": 1.0}) is None
+    assert gpu_shortfall(elastic, {}) == "1 scoring actor(s) need 1 GPU(s) but the Ray cluster has 0"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # the failure this guards against is a scan that waits forever
 def test_default_device_puts_one_actor_on_each_logical_gpu(ray_with_logical_gpus, tiny_eps, tmp_path, monkeypatch):
     pool = actor_options("auto", None, None)
-    assert pool.size == 2 and pool.resources["num_gpus"] == 1
+    assert (pool.size, pool.most, pool.fixed) == (2, 2, False) and pool.resources == {"num_gpus": 1, "num_cpus": 0.5}
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     monkeypatch.setattr(RecordingScorer, "record_dir", str(tmp_path))
     monkeypatch.setattr(distinct, "KeyScorerActor", RecordingScorer)
@@ -72,7 +77,9 @@ def test_default_device_puts_one_actor_on_each_logical_gpu(ray_with_logical_gpus
     assert sorted(a["gpu_ids"][0] for a in actors) == ["0", "1"] and all(len(a["gpu_ids"]) == 1 for a in actors)
     assert {(a["device"], a["dtype"], a["batch_size"]) for a in actors} == {("cpu", "torch.float32", 32)}
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["pool"] == {"actors": 2, "num_gpus": 1, "num_cpus": 1.0} and summary["complete"]
+    assert summary["complete"] and summary["pool"]["most_at_once"] >= 1  # 148 keys: one or two calls of 256
+    assert {k: summary["pool"][k] for k in ("actors", "max_actors", "elastic", "num_gpus", "num_cpus", "nodes_seen")} \
+        == {"actors": 2, "max_actors": 2, "elastic": True, "num_gpus": 1, "num_cpus": 0.5, "nodes_seen": 1}
     report = pd.read_parquet(out / "report")
     assert len(report) == 160 and report.set_index(["source", "row_index"]).index.is_unique
     assert (report["status"] == "ok").sum() == summary["rows_scored"] == 160 - 4 * 3

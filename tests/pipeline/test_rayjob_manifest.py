@@ -66,6 +66,10 @@ def test_scan_runs_on_gpu_workers_with_the_projects_dependencies(manifest):
     assert words[:2] == ["python", "jobs/audit_job.py"] and (REPO / words[1]).is_file()
     args = build_parser().parse_args(["scan", *words[2:]])
     assert args.device == "cuda" and args.output.startswith("s3://")
+    # the elastic pool may use every GPU the autoscaling group can add
+    assert spec["rayClusterSpec"]["enableInTreeAutoscaling"] and args.actors is None
+    assert args.max_actors == sum(w["maxReplicas"] * int(w["template"]["spec"]["containers"][0]["resources"]["limits"]
+                                                         ["nvidia.com/gpu"]) for w in gpu) > gpu[0]["minReplicas"]
     env = yaml.safe_load(spec["runtimeEnvYAML"])
     pip = {re.split(r"[<>=\[ ]", p)[0].lower() for p in env["pip"]}
     needed = {re.split(r"[<>=\[ ]", d)[0].lower() for d in tomllib.loads((REPO / "pyproject.toml").read_text())

@@ -42,8 +42,8 @@ def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, 
     assert [line for line in lines if line.startswith("exit ")] == [f"exit {code}:   " + reason]
     assert lines[-1] == f"report:   {out}/report.html" and (out / "report.html").stat().st_size > 1000
     assert done.stdout == "" and not any(noise in done.stderr for noise in RAY_NOISE)
-    # a progress line per step (3), counts, (speed), time, (dedup), exit, log, folder, report
-    assert len(lines) <= 11
+    # a progress line per step (3), counts, (speed), time, (dedup), (pool), exit, log, folder, report
+    assert len(lines) <= 12
     phases = next(line for line in lines if line.startswith("time:     ")).removeprefix("time:     ").split(", ")
     assert [p.rsplit(" ", 2)[0] for p in phases][:1] + [p.rsplit(" ", 2)[0] for p in phases][-3:] == [
         "start-up", "ranking", "reports", "stopping Ray"]
@@ -60,6 +60,7 @@ def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, 
         assert progress == ["reading and keying: 1 of 1 units, 2 of ~2 rows", "scoring distinct captions: 2 of ~2 rows",
                             "joining: 1 of 1 units, 2 of ~2 rows"]  # one line per step, with the planned rows
         assert "dedup:    2 distinct caption keys among 2 scorable rows, 0 duplicates: 0.0% of scoring saved" in done.stderr
+        assert "pool:     at most 1 actor at once on 1 node (elastic pool of up to 1)" in lines
 
 
 def test_report_parquet_keeps_integer_and_boolean_types(local_ray, tiny_eps, tmp_path):
@@ -83,4 +84,4 @@ def test_help_documents_every_exit_code(capsys):
     with pytest.raises(SystemExit):
         main(["scan", "--help"])
     text = capsys.readouterr().out
-    assert all(f"  {code} " in text or f"codes: {code} " in text for code in range(5)) and "logs/scan.log" in text
+    assert all(f"  {code} " in text or f"codes: {code} " in text for code in range(6)) and "logs/scan.log" in text

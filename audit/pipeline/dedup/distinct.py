@@ -10,13 +10,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray.data
-from ray.data import ActorPoolStrategy
 from ray.data.aggregate import Count, Max
 
 from audit import schemas
 from audit.cluster.actors import StageActor
 from audit.cluster.parquet import read_files
 from audit.cluster.pool import PoolOptions
+from audit.cluster.usage import PoolUsage, call_record
 from audit.pipeline.options import ScanOptions
 from audit.pipeline.stream import ACTOR_BATCHES
 from audit.pipeline.tracker import Progress, ProgressFn
@@ -58,7 +58,7 @@ class KeyScorerActor(StageActor):
         self.folder = RunFolder.at(output)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        start = time.perf_counter()
+        start, began = time.perf_counter(), time.time()
         scored = self.stage.process(batch[["caption"]])
         scored["caption_key"] = batch["caption_key"].to_numpy()
         seconds = time.perf_counter() - start
@@ -66,7 +66,7 @@ class KeyScorerActor(StageActor):
         table = pa.Table.from_pandas(scored[schemas.KEY_SCORES.names], schema=schemas.KEY_SCORES, preserve_index=False)
         name = hashlib.blake2b("".join(batch["caption_key"]).encode(), digest_size=12).hexdigest()
         storage.write_table(self.folder.fs, self.folder.path("key_scores", f"{name}.parquet"), table)
-        return pd.DataFrame({"rows": [len(batch)], "seconds": [seconds]})
+        return pd.DataFrame([{"rows": len(batch), "seconds": seconds, **call_record(began)}])
 
 
 def unscored_keys(folder: RunFolder, counts: ray.data.Dataset) -> ray.data.Dataset:
@@ -80,22 +80,23 @@ def unscored_keys(folder: RunFolder, counts: ray.data.Dataset) -> ray.data.Datas
 
 
 def score_keys(folder: RunFolder, todo: ray.data.Dataset, options: ScanOptions, pool: PoolOptions, batch_size: int,
-               progress: ProgressFn | None) -> tuple[int, float]:
-    """Score each key of `todo` (caption_key, caption) once on the actor pool into key_scores/; return how many
-    were scored and the actors' seconds."""
+               progress: ProgressFn | None, usage: PoolUsage) -> tuple[int, float]:
+    """Score each key of `todo` (caption_key, caption) once on the actor pool into key_scores/ (its calls counted
+    in `usage`); return how many were scored and the actors' seconds."""
     total = todo.count()
     if not total:
         return 0, 0.0
     # blocks of one actor call each: a task reports when it ends, so small blocks give progress as keys are done
     todo = todo.repartition(target_num_rows_per_block=ACTOR_BATCHES * batch_size)
     ds = todo.map_batches(KeyScorerActor, batch_size=ACTOR_BATCHES * batch_size, batch_format="pandas",
-                          compute=ActorPoolStrategy(size=pool.size), **pool.resources,
+                          compute=pool.strategy(), **pool.resources,
                           fn_constructor_kwargs={"stage": options.stage, "torch_threads": pool.torch_threads,
                                                  "output": folder.address})
     done, seconds, start = 0, 0.0, time.monotonic()
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         done += int(pc.sum(batch["rows"]).as_py() or 0)
         seconds += float(pc.sum(batch["seconds"]).as_py() or 0.0)
+        usage.add_calls(batch)
         if progress is not None:
             progress(Progress(done, total, time.monotonic() - start, seconds, stage="scoring distinct captions"))
     if progress is not None:

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import ray
 
 from audit import schemas
+from audit.cluster.usage import PoolUsage
 from audit.pipeline.dedup.fill import fill_unit
 from audit.pipeline.dedup.keying import key_units
 from audit.pipeline.options import ScanOptions
@@ -91,15 +92,17 @@ def fill_here(folder: RunFolder, shard_ids: list[str], counts: pa.Table, generat
                               units_done=units_done, units=len(shard_ids), stage="joining"))
 
 
-def score_on_host(host, todo: pa.Table, batch_size: int, progress: ProgressFn | None) -> tuple[int, float]:
+def score_on_host(host, todo: pa.Table, batch_size: int, progress: ProgressFn | None, usage: PoolUsage
+                  ) -> tuple[int, float]:
     """Score the keys of `todo` on `host` (placement.HostActor, the model already loaded), in the calls a pool
-    actor would get; return how many were scored and the actor's seconds."""
+    actor would get (counted in `usage`); return how many were scored and the actor's seconds."""
     frame, step = todo.select(["caption_key", "caption"]).to_pandas(), ACTOR_BATCHES * batch_size
     calls = [host.score.remote(frame.iloc[i:i + step]) for i in range(0, len(frame), step)]
     done, seconds, start = 0, 0.0, time.monotonic()
     for k, call in enumerate(calls, 1):
         result = ray.get(call)
         done, seconds = done + int(result["rows"].sum()), seconds + float(result["seconds"].sum())
+        usage.add_calls(result)
         if progress is not None:
             progress(Progress(done, len(frame), time.monotonic() - start, seconds, final=k == len(calls),
                               stage="scoring distinct captions"))

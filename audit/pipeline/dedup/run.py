@@ -11,6 +11,7 @@ import ray
 import ray.data
 
 from audit.cluster.pool import PoolOptions
+from audit.cluster.usage import PoolUsage
 from audit.pipeline import resume
 from audit.pipeline.clock import PhaseClock
 from audit.pipeline.dedup import local
@@ -70,18 +71,19 @@ def _stats(folder: RunFolder, keyed: dict[str, dict], generation_id: str, counts
 
 
 def _score(folder: RunFolder, counts: Counts, here: bool, host, options: ScanOptions, pool: PoolOptions,
-           batch_size: int, progress: ProgressFn | None) -> tuple[int, float]:
-    """Score the keys of `counts` not scored before: on `host` for a small scan with a one-actor pool, else on
-    the pool (`host` is then killed first, to free its resources)."""
-    if here and pool.size == 1:
-        return local.score_on_host(host, local.unscored_here(folder, counts), batch_size, progress)
+           batch_size: int, progress: ProgressFn | None, usage: PoolUsage) -> tuple[int, float]:
+    """Score the keys of `counts` not scored before: on `host` for a small scan with a pool of at most one actor,
+    else on the pool (`host` is then killed first, to free its resources)."""
+    if here and pool.most == 1:
+        return local.score_on_host(host, local.unscored_here(folder, counts), batch_size, progress, usage)
     ray.kill(host)
     todo = ray.data.from_arrow(local.unscored_here(folder, counts)) if here else unscored_keys(folder, counts)
-    return score_keys(folder, todo, options, pool, batch_size, progress)
+    return score_keys(folder, todo, options, pool, batch_size, progress, usage)
 
 
 def score_distinct_keys(folder: RunFolder, shards: list[Shard], options: ScanOptions, pool: PoolOptions,
-                        batch_size: int, host, clock: PhaseClock, progress: ProgressFn | None = None) -> Scored:
+                        batch_size: int, host, clock: PhaseClock, usage: PoolUsage,
+                        progress: ProgressFn | None = None) -> Scored:
     """Key the shards not keyed before (or whose input changed), score each distinct key of the scan once, and
     fill every unit whose dup_counts are not those of this scan's keys. `host`: the pool's first actor
     (placement.HostActor)."""
@@ -116,7 +118,7 @@ def score_distinct_keys(folder: RunFolder, shards: list[Shard], options: ScanOpt
         clock.next("counting")
         counts = _counts(folder, list(keyed), rows, here)
         clock.next("scoring")
-        scored, seconds = _score(folder, counts, here, host, options, pool, batch_size, progress)
+        scored, seconds = _score(folder, counts, here, host, options, pool, batch_size, progress, usage)
     clock.next("joining")
     stale_rows = sum(keyed[s]["rows"] for s in stale)
     if here:
