@@ -52,15 +52,16 @@ class MitigationOptions:
 
 class MitigatorActor(StageActor):
     """Loads the model once per actor; each call mitigates one batch's distinct captions, gives their copies the
-    same results, and writes the batch file."""
+    same results, and writes the batch file. `rows`: the planned rows of every batch to do."""
 
-    def __init__(self, stage: MitigationStage, torch_threads: int, store: BatchStore):
+    def __init__(self, stage: MitigationStage, torch_threads: int, store: BatchStore, rows: pd.DataFrame):
         super().__init__(stage, torch_threads)
         self.store = store
+        self.batches = {int(b): group for b, group in rows.groupby("batch")}
 
-    def __call__(self, rows: pd.DataFrame) -> pd.DataFrame:
-        batch = int(rows["batch"].iloc[0])
-        rows = rows.sort_values("rank", kind="stable")
+    def __call__(self, call: dict) -> dict:
+        (batch,) = call["batch"].tolist()
+        rows = self.batches[int(batch)].sort_values("rank", kind="stable")
         first = rows["same_as"].isna().to_numpy()
         results, dups = self.stage.process(rows.loc[first, INPUT_COLUMNS]), rows.loc[~first]
         copies = results.set_index("row_id", drop=False).loc[dups["same_as"].astype("int64")]
@@ -68,7 +69,7 @@ class MitigatorActor(StageActor):
                                same_as=dups["same_as"].to_numpy(), **{c: 0.0 for c in SECONDS})
         table = to_table(pd.concat([results, copies], ignore_index=True))
         storage.write_table(self.store.folder.fs, self.store.path(batch), table)
-        return pd.DataFrame({"batch": [batch], "rows": [table.num_rows]})
+        return {"batch": [batch], "rows": [table.num_rows]}
 
 
 def stage_for_run(summary: dict, options: MitigationOptions, folder: RunFolder) -> tuple[MitigationStage, Target]:
@@ -94,10 +95,10 @@ def run_batches(options: MitigationOptions, stage: MitigationStage, store: Batch
     files."""
     with connected(options.address):
         pool = actor_options(options.device, options.actors, options.actor_cpus)
-        batches = int(rows["batch"].nunique())
-        ds = ray.data.from_pandas(rows).groupby("batch", num_partitions=min(batches, 200)).map_groups(
-            MitigatorActor, batch_format="pandas", compute=pool.strategy(), **pool.resources,
-            fn_constructor_kwargs={"stage": stage, "torch_threads": pool.torch_threads, "store": store})
+        # a batch number per call, made here: no shuffle task waits for a CPU the actors hold (a 1-CPU GPU node)
+        ds = ray.data.from_items([{"batch": int(b)} for b in sorted(rows["batch"].unique())]).map_batches(
+            MitigatorActor, batch_size=1, batch_format="numpy", compute=pool.strategy(), **pool.resources,
+            fn_constructor_kwargs={"stage": stage, "torch_threads": pool.torch_threads, "store": store, "rows": rows})
         written = sum(len(b["batch"]) for b in ds.iter_batches(batch_format="numpy"))
         log.info("mitigated %d batches", written)
 

@@ -87,6 +87,30 @@ def test_default_device_puts_one_actor_on_each_logical_gpu(ray_with_logical_gpus
     assert (meta["device"], meta["dtype"]) == ("cpu", "float32")
 
 
+@pytest.fixture
+def ray_one_cpu_one_gpu():
+    """A GPU node with one CPU (`ray start --num-cpus 1 --num-gpus 1`): the actor's half CPU leaves half for tasks."""
+    ray.init(address="local", num_cpus=1, num_gpus=1, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)  # the failure this guards against: keying, scoring or mitigation waiting for a CPU forever
+def test_one_cpu_and_one_gpu_node_scans_on_ray_data_and_mitigates(ray_one_cpu_one_gpu, tiny_eps, tmp_path):
+    for k in range(2):
+        write_laion(tmp_path / f"part-{k}.parquet", 40 * k, 40)
+    out = tmp_path / "out"
+    assert main(["scan", str(tmp_path / "*.parquet"), "-o", str(out), "--model", str(tiny_eps), "--top-k", "2",
+                 "--small-scan-rows", "0", "--stall-timeout", "150"]) == 0  # keying, scoring, joining on Ray Data
+    report = pd.read_parquet(out / "report")
+    assert len(report) == 80 and (report["status"] == "ok").sum() == 80 - 2 * 3
+    second = report.sort_values("rank")["score"].iloc[1]
+    assert main(["mitigate", str(out), "--threshold", str(second), "--max-steps", "2"]) == 0
+    mitigated = pd.read_parquet(out / "mitigations.parquet")
+    assert len(mitigated) == int((report["score"] >= second).sum()) >= 2
+
+
 def test_cuda_without_cuda_behind_the_gpus_fails_with_the_loaders_reason(ray_with_logical_gpus, tiny_eps, tmp_path):
     pool = actor_options("cuda", 1, None)
     with pytest.raises(ValueError, match="CUDA is not available"):

@@ -86,8 +86,9 @@ def score_keys(folder: RunFolder, todo: ray.data.Dataset, options: ScanOptions, 
     total = todo.count()
     if not total:
         return 0, 0.0
-    # blocks of one actor call each: a task reports when it ends, so small blocks give progress as keys are done
-    todo = todo.repartition(target_num_rows_per_block=ACTOR_BATCHES * batch_size)
+    # blocks of one actor call each: a task reports when it ends, so small blocks give progress as keys are done;
+    # cut before the pool starts, so no task of this step waits for a CPU the actors hold (a 1-CPU GPU node)
+    todo = todo.repartition(target_num_rows_per_block=ACTOR_BATCHES * batch_size).materialize()
     ds = todo.map_batches(KeyScorerActor, batch_size=ACTOR_BATCHES * batch_size, batch_format="pandas",
                           compute=pool.strategy(), **pool.resources,
                           fn_constructor_kwargs={"stage": options.stage, "torch_threads": pool.torch_threads,

@@ -97,7 +97,8 @@ def score_distinct_keys(folder: RunFolder, shards: list[Shard], options: ScanOpt
         clock.next("keying")
         if local.keyed_here(todo, options.small_scan_rows):
             local.key_here(folder, todo, options, progress)
-        else:
+        else:  # a large scan scores on the pool: `host` gives its CPU to the keying tasks (a 1-CPU node needs it)
+            ray.kill(host)
             _key(folder, todo, options, progress)
     failures = resume.failures(folder, [s.shard_id for s in todo])
     keyed = dict(resume.markers(folder, shards, folder.keyed_ids(), folder.keyed))
