@@ -2,3 +2,5 @@
 from __future__ import annotations
 
 SDXL_PIPELINE = "StableDiffusionXLPipeline"
+SD3_PIPELINE = "StableDiffusion3Pipeline"
+DISTILLED_PREFIX = "Flux"  # FluxPipeline and its variants: guidance-distilled, no unconditional branch
