@@ -5,6 +5,7 @@ import shutil
 import pytest
 import torch
 
+from audit.model.flops import unet_flops
 from audit.model.loader import ModelLoadError, load_model
 from audit.model.tokenizers import load_tokenizers
 
@@ -85,3 +86,17 @@ def test_encoder_widths_must_fit_the_transformer(tiny_sd3, tmp_path):
     CLIPTextModelWithProjection(encoder.config).save_pretrained(folder / "text_encoder_2")
     with pytest.raises(ModelLoadError, match="pooled projections 24 wide, the CLIP encoders give 20"):
         load_model(str(folder), device="cpu")
+
+
+def test_transformer_flops_count_attention(tiny_sd3):
+    """The plan's FLOPs of SD3's transformer equal a count on real weights with the math attention kernel (whose
+    matrix products the counter sees): 77 CLIP + 256 T5 tokens, latents at the model's sample size."""
+    from diffusers import SD3Transformer2DModel
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = SD3Transformer2DModel.from_pretrained(tiny_sd3 / "transformer")
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        net(hidden_states=torch.zeros(1, 4, 8, 8), encoder_hidden_states=torch.zeros(1, 333, 32),
+            pooled_projections=torch.zeros(1, 24), timestep=torch.tensor([1000.0]))
+    assert unet_flops(str(tiny_sd3)) == counter.get_total_flops()
