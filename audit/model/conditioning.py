@@ -122,6 +122,13 @@ class SDXLConditioning(TextConditioning):
         return states.apply(torch.zeros_like) if self.zeros_for_empty else states
 
 
+def token_embedding(encoder: torch.nn.Module) -> torch.nn.Module:
+    """The module that embeds a text encoder's token ids in its forward pass: T5's encoder calls its own
+    `embed_tokens`, not the model's `get_input_embeddings()`; CLIP calls the latter."""
+    inner = getattr(getattr(encoder, "encoder", None), "embed_tokens", None)
+    return inner if isinstance(inner, torch.nn.Module) else encoder.get_input_embeddings()
+
+
 def check_added_width(unet_config, projection_dim: int) -> None:
     """ValueError unless the UNet's added embedding takes the pooled projection plus six time-id embeddings."""
     given = 6 * unet_config.addition_time_embed_dim + projection_dim
