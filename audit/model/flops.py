@@ -6,8 +6,7 @@ import torch
 from diffusers import DiffusionPipeline, SD3Transformer2DModel, UNet2DConditionModel
 from torch.utils.flop_counter import FlopCounterMode
 
-from audit.model.families import SD3_PIPELINE
-from audit.model.sd3_conditioning import T5_TOKENS
+from audit.model.families import SD3_PIPELINE, T5_TOKENS
 from audit.model.source import is_local
 
 TOKENS = 77

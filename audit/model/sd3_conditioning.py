@@ -13,9 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from audit.model.conditioning import TextConditioning, TextStates
+from audit.model.families import T5_TOKENS
 from audit.model.token_ids import TokenIds, token_limit
-
-T5_TOKENS = 256  # the pipeline's default max_sequence_length
 
 
 class SD3Conditioning(TextConditioning):

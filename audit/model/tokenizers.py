@@ -6,7 +6,7 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer
 
-from audit.model.sd3_conditioning import T5_TOKENS
+from audit.model.families import T5_TOKENS
 from audit.model.source import DEFAULT_MODEL, ModelLoadError, is_local
 from audit.model.token_ids import token_limit
 
