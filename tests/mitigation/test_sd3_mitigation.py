@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from audit.mitigation.attribution import gradient_x_input, token_words
+from audit.mitigation.attribution import gradient_x_input, leave_one_out_batch, token_words
 from audit.mitigation.stage import MitigationStage
 from audit.model.conditioning import TextStates, token_embedding
 from audit.scoring.profiles import Profile
@@ -68,3 +68,11 @@ def test_adaptation_and_rewrite_on_sd3(stage):
     with torch.no_grad():
         norm, cos = stage.scorer.terms_from_states(adapted)
     assert float(combine(norm, cos, stage.scoring.weights)[0]) == pytest.approx(out["embedding_score"][0], abs=1e-5)
+
+
+def test_leave_one_out_on_sd3(stage):
+    [triggers] = leave_one_out_batch([CAPTION], stage._score)
+    words = CAPTION.split()
+    assert [w for w, _ in triggers] == words
+    full, without_cat = stage._score([CAPTION, " ".join(w for w in words if w != "cat")])
+    assert dict(triggers)["cat"] == pytest.approx(full - without_cat, abs=1e-6) and full > 0
