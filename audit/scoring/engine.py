@@ -37,7 +37,7 @@ class Scorer:
         self._timesteps = torch.tensor([self.t_hi] * n + [self.t_lo] * n, device=model.device)
         self.flow = model.prediction_type == FLOW
         if self.flow:
-            self._sigma = (flow_sigma(model.scheduler_config, self.t_hi), flow_sigma(model.scheduler_config, self.t_lo))
+            self._sigma_lo = flow_sigma(model.scheduler_config, self.t_lo)  # the norm at t_hi is on the velocity: no sigma
         else:
             self._alpha = (float(model.alphas_cumprod[self.t_hi]), float(model.alphas_cumprod[self.t_lo]))
         self.text = model.text
@@ -99,7 +99,7 @@ class Scorer:
         u, x = self._uncond, self.x_T.float()
         c_hi, c_lo, u_hi, u_lo = raw_cond[:, 0], raw_cond[:, 1], u[0], u[1]
         if self.flow:  # the norm on the velocity (eps's guidance vanishes at sigma = 1), the cosine on eps
-            s_lo = self._sigma[1]
+            s_lo = self._sigma_lo
             return norm_term(c_hi, u_hi).mean(1), cosine_term(flow_to_eps(c_lo, x, s_lo), flow_to_eps(u_lo, x, s_lo)).mean(1)
         a_hi, a_lo = self._alpha
         if self.config.authors_sd2:
