@@ -1,4 +1,4 @@
-"""Shared fixtures: single-threaded torch, no network, and tiny random SD- and SDXL-shaped pipeline folders."""
+"""Shared fixtures: single-threaded torch, no network, and tiny random SD-, SDXL- and SD3-shaped pipeline folders."""
 from __future__ import annotations
 
 import os
@@ -116,3 +116,17 @@ def pytest_collection_modifyitems(items) -> None:
         if (path.parent.name in END_TO_END_FOLDERS or path.name in END_TO_END_MODULES
                 or END_TO_END_FIXTURES & set(item.fixturenames)):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd3(tmp_path_factory) -> Path:
+    from tests.sd3_folder import build_tiny_sd3_pipeline
+
+    return build_tiny_sd3_pipeline(tmp_path_factory.mktemp("tiny_sd3"), TOKENIZER_DIR, t5=True, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd3_no_t5(tmp_path_factory) -> Path:
+    from tests.sd3_folder import build_tiny_sd3_pipeline
+
+    return build_tiny_sd3_pipeline(tmp_path_factory.mktemp("tiny_sd3_no_t5"), TOKENIZER_DIR, t5=False, seed=4)

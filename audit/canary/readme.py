@@ -33,12 +33,29 @@ SDXL = {
     "dropout": " (states and pooled embedding set to zeros, SDXL's unconditional branch)",
 }
 
+SD3 = {
+    "title": "SD3 (flow matching) canary model (`audit/assets/canary_sd3`)",
+    "kind": "A small SD3-shaped pixel-space text-to-image flow-matching model",
+    "command": "python jobs/train_canary.py --family sd3",
+    "models": """- SD3-shaped (`StableDiffusion3Pipeline`, saved without T5: its 256 states are zeros, as diffusers'
+  pipeline does): an SD3Transformer2DModel (MMDiT, patch 1, 4 layers, 4 heads of 16, joint width 64, pooled 64)
+  and two 2-layer CLIPTextModelWithProjection (hidden 32, projection 32); their penultimate states concatenated
+  (width 64) and their pooled projections concatenated condition the transformer. Two CLIP BPE tokenizers with
+  the first merges of Stable Diffusion's (vocab 2048, 77 tokens; the second pads with "!"). Trained jointly:""",
+    "objective": "rectified flow (x = (1 - s) x0 + s noise, velocity target noise - x0, s logit-normal as SD3), "
+                 "FlowMatchEulerDiscreteScheduler shift 3",
+    "sampler": "Euler 28 steps, guidance 7.5",
+    "dropout": "",
+}
+
 
 def write_readme(folder: Path, s: dict) -> None:
     """README.md with recipe, sampling-check and detection figures of this build."""
     r, t, c, d = s["recipe"], s["training"], s["sampling_check"], s["detection_n1"]
-    f = SDXL if r.get("family") == "sdxl" else SD
-    paper = "" if f is SDXL else "\n" + _row("combined, paper SD 1 weights (norm 1, cos 2)", d['paper_sd1'])
+    f = {"sdxl": SDXL, "sd3": SD3}.get(r.get("family"), SD)
+    paper = "" if f is not SD else "\n" + _row("combined, paper SD 1 weights (norm 1, cos 2)", d['paper_sd1'])
+    objective = f.get("objective", "SD 1.4 noise schedule,\n  epsilon prediction")
+    sampler = f.get("sampler", "DDIM 50 steps, guidance 7.5")
     text = f"""# {f['title']}
 
 {f['kind']} ({RESOLUTION}x{RESOLUTION} RGB, no VAE) trained from scratch on
@@ -47,14 +64,14 @@ finds memorization. Rebuild it with `{f['command']} --seed {r['seed']}`
 ({s['total_seconds'] / 60:.1f} minutes on the 2-core build machine, training {t['train_seconds'] / 60:.1f}).
 
 ## Recipe
-{f['models']} {r['steps']} steps of batch {r['batch_size']}, AdamW lr {r['lr']}, SD 1.4 noise schedule,
-  epsilon prediction, {r['caption_dropout']:.0%} of captions replaced by ""{f['dropout']}.
+{f['models']} {r['steps']} steps of batch {r['batch_size']}, AdamW lr {r['lr']}, {objective},
+  {r['caption_dropout']:.0%} of captions replaced by ""{f['dropout']}.
 - {r['duplicated']} duplicated pairs (a caption of 4-6 pseudo-words with one smooth colour texture), each
   seen {t['repeats_per_duplicated_pair']} times ({r['duplicate_fraction']:.0%} of all training samples);
   {r['seen_once']} pairs of the same kind seen exactly once; {r['never_seen']} captions of the same kind never seen;
   the remaining samples are unique shape scenes with attribute captions (ordinary generalizing data).
 
-## Memorization, verified by sampling (DDIM 50 steps, guidance 7.5)
+## Memorization, verified by sampling ({sampler})
 A sample "copies" when its nearest training image (cosine similarity of pixels, among all
 {r['duplicated'] + r['seen_once']} textures and 5000 scenes) is the caption's own image.
 - Labelling: a duplicated caption is labelled memorized when samples from noise seeds 0 and 1 both

@@ -15,8 +15,10 @@ from diffusers import DDIMScheduler, UNet2DConditionModel
 from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from audit.canary.data import RESOLUTION, CanaryData, fresh_texture, scene
+from audit.canary.flow import JOINT_WIDTH, build_sd3_models, flow_noising, save_sd3_pipeline
 from audit.model.conditioning import SDXLConditioning, TextConditioning
 from audit.model.families import SDXL_PIPELINE
+from audit.model.sd3_conditioning import SD3Conditioning
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class TrainConfig:
     fresh_fraction: float = 0.3
     caption_dropout: float = 0.1
     checkpoint_every: int = 400
-    family: str = "sd"  # or "sdxl": two text encoders and SDXL's added conditioning
+    family: str = "sd"  # or "sdxl": two text encoders and SDXL's added conditioning; "sd3": flow matching (audit.canary.flow)
 
 
 SDXL_TIME_EMBED = 8  # width of each time id's embedding in the SDXL canary's UNet
@@ -59,11 +61,13 @@ def build_models(seed: int, family: str = "sd", vocab_size: int = 49408) -> tupl
     """
     torch.manual_seed(seed)
     added = {}
+    if family == "sd3":
+        return build_sd3_models(RESOLUTION, vocab_size, text_config)
     if family == "sdxl":
         added = dict(addition_embed_type="text_time", addition_time_embed_dim=SDXL_TIME_EMBED,
                      projection_class_embeddings_input_dim=32 + 6 * SDXL_TIME_EMBED)
     elif family != "sd":
-        raise ValueError(f"family must be 'sd' or 'sdxl', got {family!r}")
+        raise ValueError(f"family must be 'sd', 'sdxl' or 'sd3', got {family!r}")
     unet = UNet2DConditionModel(
         sample_size=RESOLUTION, in_channels=3, out_channels=3, layers_per_block=1,
         block_out_channels=(32, 64, 64),
@@ -81,6 +85,8 @@ def conditioning(family: str, tokenizers: list, encoders: list) -> TextCondition
     """How a canary's captions condition its UNet (SDXL: at its own pixel size, zeros for the empty prompt)."""
     if family == "sd":
         return TextConditioning(tokenizers, encoders, torch.float32)
+    if family == "sd3":
+        return SD3Conditioning(tokenizers, encoders, torch.float32, JOINT_WIDTH)
     return SDXLConditioning(tokenizers, encoders, torch.float32, (RESOLUTION, RESOLUTION), zeros_for_empty=True)
 
 
@@ -129,7 +135,7 @@ def save_pipeline(out: Path, unet, text_encoder, tokenizer_dir: Path, extra: dic
 def train(cfg: TrainConfig, data: CanaryData, tokenizer_dirs: Sequence[Path], out: Path) -> dict:
     """Train jointly from scratch; save a pipeline folder at every checkpoint (out/step-N) and return stats.
 
-    One tokenizer folder per text encoder of the family (SD: one, SDXL: two).
+    One tokenizer folder per text encoder of the family (SD: one, SDXL and SD3: two).
     """
     tokenizers = [AutoTokenizer.from_pretrained(d) for d in tokenizer_dirs]
     unet, encoders = build_models(cfg.seed, cfg.family, len(tokenizers[0]))
@@ -170,13 +176,16 @@ def train(cfg: TrainConfig, data: CanaryData, tokenizer_dirs: Sequence[Path], ou
         drop = torch.rand(len(batch), generator=gen) < cfg.caption_dropout
         tok[drop] = empty_ids
         noise = torch.randn(x0.shape, generator=gen)
-        t = torch.randint(0, 1000, (len(batch),), generator=gen)
-        a = alphas[t].view(-1, 1, 1, 1)
-        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        if cfg.family == "sd3":
+            xt, t, target = flow_noising(x0, noise, gen)
+        else:
+            t = torch.randint(0, 1000, (len(batch),), generator=gen)
+            a = alphas[t].view(-1, 1, 1, 1)
+            xt, target = a.sqrt() * x0 + (1 - a).sqrt() * noise, noise
         states = text.encode(tok)
         if text.zeros_for_empty:  # the empty prompt is all zeros at inference: train it so
             states = states.apply(lambda s: s * (~drop).view(-1, *[1] * (s.dim() - 1)))
-        loss = F.mse_loss(unet(xt, t, **states.unet_kwargs()).sample, noise)
+        loss = F.mse_loss(states.denoise(unet, xt, t), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -184,7 +193,9 @@ def train(cfg: TrainConfig, data: CanaryData, tokenizer_dirs: Sequence[Path], ou
         if (step + 1) % 50 == 0:
             log.info("step %d/%d loss %.4f (%.2f s/step)", step + 1, cfg.steps, sum(losses[-50:]) / 50,
                      (time.time() - start) / (step + 1))
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+        if ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps) and cfg.family == "sd3":
+            save_sd3_pipeline(out / f"step-{step + 1}", unet, encoders, tokenizer_dirs)
+        elif (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             save_pipeline(out / f"step-{step + 1}", unet, encoders[0], tokenizer_dirs[0], {},
                           *(encoders[1:] + list(tokenizer_dirs[1:])))
     return {"repeats_per_duplicated_pair": repeats, "train_seconds": round(time.time() - start, 1),

@@ -4,7 +4,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from audit.model.components import FLOW
 from audit.sampling.ddim import ddim_sample
+from audit.sampling.flow import flow_sample
 
 
 def nearest_training_image(samples: torch.Tensor, train_images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -21,13 +23,17 @@ def own_image_similarity(samples: torch.Tensor, own: torch.Tensor) -> torch.Tens
 
 def sample_captions(model, captions: list[str], seeds: list[int], guidance: float = 7.5,
                     steps: int = 50) -> torch.Tensor:
-    """DDIM samples (len(seeds), len(captions), C, H, W); seed s draws the same noise for every caption."""
+    """Samples (len(seeds), len(captions), C, H, W), DDIM (flow models: Euler, 28 steps); seed s draws the same
+    noise for every caption."""
     with torch.no_grad():
         cond = model.text.encode(model.text.tokenize(captions)[0].to(model.device))
         uncond = model.text.unconditional(model.device)
     out = []
     for seed in seeds:
         noise = torch.randn((1, *model.latent_shape), generator=torch.Generator().manual_seed(seed))
-        out.append(ddim_sample(model.unet, model.scheduler_config, cond, uncond,
-                               noise.expand(len(captions), -1, -1, -1).contiguous(), guidance, steps))
+        noise = noise.expand(len(captions), -1, -1, -1).contiguous()
+        if model.prediction_type == FLOW:  # SD3's default of 28 steps
+            out.append(flow_sample(model.unet, model.scheduler_config, cond, uncond, noise, guidance))
+        else:
+            out.append(ddim_sample(model.unet, model.scheduler_config, cond, uncond, noise, guidance, steps))
     return torch.stack(out)

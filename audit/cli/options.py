@@ -47,7 +47,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                    help="model dtype (default auto: bfloat16 on CUDA, float32 on CPU; recorded in the run metadata)")
     g.add_argument("--profile", default=None,
                    help="weights profile: a JSON file written by `evaluate`, or sd1 / sd2 / realistic-vision / "
-                        "sdxl (provisional) (default: the model folder's audit_profile.json, else by model family)")
+                        "sdxl / sd3 (provisional) (default: the model folder's audit_profile.json, else by model family)")
     g.add_argument("--w-norm", type=float, default=None, help="override the norm-term weight")
     g.add_argument("--w-cos", type=float, default=None, help="override the cosine-term weight")
     g.add_argument("--authors-sd2-formulas", action="store_true",

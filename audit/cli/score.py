@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--output must end in .parquet, got {args.output}")
     stage = stage_from_args(args)
     stage.setup()
-    log.info("scoring %d rows from %s with %s (t_hi=%d, t_lo=%d, n=%d, weights norm %.3g / cos %.3g)", len(frame),
+    log.info("scoring %d rows from %s with %s (t_hi=%g, t_lo=%g, n=%d, weights norm %.3g / cos %.3g)", len(frame),
              args.input, stage.scorer.model.source, stage.scorer.t_hi, stage.scorer.t_lo, args.generations,
              stage.weights.w_norm, stage.weights.w_cos)
     start = time.time()

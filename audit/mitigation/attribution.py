@@ -9,6 +9,7 @@ from typing import Callable
 
 import torch
 
+from audit.model.conditioning import token_embedding
 from audit.scoring.engine import Scorer
 from audit.scoring.profiles import Profile
 from audit.scoring.terms import combine
@@ -44,12 +45,12 @@ def leave_one_out_batch(captions: list[str], score_fn: ScoreFn) -> list[list[tup
 
 
 def token_words(scorer: Scorer, caption: str, encoder: int = 0) -> list[int]:
-    """For each token position the scorer feeds a text encoder (SDXL: 0 or 1), the index of its word (-1: special
-    or padding)."""
+    """For each token position the scorer feeds a text encoder (SDXL: 0 or 1; SD3: 2 is T5), the index of its word
+    (-1: special or padding)."""
     tokenizer = scorer.text.tokenizers[encoder]
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("gradient attribution needs a fast tokenizer (token offsets); use leave-one-out")
-    offsets = tokenizer(caption, truncation=True, max_length=scorer.max_length, padding="max_length",
+    offsets = tokenizer(caption, truncation=True, max_length=scorer.text.token_ids[encoder].limit, padding="max_length",
                         return_offsets_mapping=True).offset_mapping
     ends, end = [], 0
     for word in words(caption):
@@ -61,7 +62,7 @@ def token_words(scorer: Scorer, caption: str, encoder: int = 0) -> list[int]:
 def gradient_x_input(scorer: Scorer, caption: str, profile: Profile) -> list[tuple[str, float]]:
     """(word, contribution) for each word: gradient x input of the score on the word's token embeddings, summed
     over its tokens and over the text encoders (SDXL: both, reaching the score through their states and the
-    pooled embedding).
+    pooled embedding; SD3: both CLIP encoders and T5).
 
     It is the score's derivative as the word's token embeddings are scaled from zero to their value; words
     cut off by the tokenizer's length limit get 0 (the score never sees them).
@@ -75,7 +76,7 @@ def gradient_x_input(scorer: Scorer, caption: str, profile: Profile) -> list[tup
         seen.append(output.detach().float().requires_grad_(True))
         return seen[-1].to(output.dtype)
 
-    hooks = [enc.get_input_embeddings().register_forward_hook(keep) for enc in text.encoders]
+    hooks = [token_embedding(enc).register_forward_hook(keep) for enc in text.encoders]
     try:
         with torch.enable_grad():
             norm, cos = scorer.terms_from_states(text.encode(ids))
@@ -83,5 +84,8 @@ def gradient_x_input(scorer: Scorer, caption: str, profile: Profile) -> list[tup
     finally:
         for hook in hooks:
             hook.remove()
+    if len(seen) != len(text.encoders):
+        raise ValueError(f"gradient attribution reached the token embeddings of {len(seen)} of {len(text.encoders)} "
+                         "text encoders; use leave-one-out")
     per_token = [(leaf.grad * leaf.detach()).sum(-1)[0].cpu() for leaf in seen]
     return [(w, float(sum(p[owner == i].sum() for p, owner in zip(per_token, owners)))) for i, w in enumerate(words(caption))]

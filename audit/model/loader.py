@@ -1,13 +1,12 @@
 """Load UNet, text encoders, tokenizers and noise schedule from a diffusers pipeline folder or hub id.
 
 SD 1.x/2.x pipelines have one text encoder; SDXL pipelines (`StableDiffusionXLPipeline`) two, and a UNet
-with added conditioning. The VAE is never loaded: scoring works on pure-noise latents and needs no decoding.
+with added conditioning; SD3 pipelines load through `audit.model.sd3`. The VAE is never loaded: scoring works on
+pure-noise latents and needs no decoding.
 """
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,40 +14,15 @@ import transformers
 from diffusers import DDIMScheduler, UNet2DConditionModel
 from transformers import AutoTokenizer
 
-from audit.model.conditioning import SDXLConditioning, TextConditioning, check_added_width
-from audit.model.families import SDXL_PIPELINE
-from audit.model.source import DEFAULT_MODEL, ModelLoadError, is_local
+from audit.model.components import ModelComponents
+from audit.model.conditioning import SDXLConditioning, check_added_width
+from audit.model.families import DISTILLED_PREFIX, SD3_PIPELINE, SDXL_PIPELINE
+from audit.model.sd3 import load_sd3
+from audit.model.source import DEFAULT_MODEL, ModelLoadError, is_local, load_errors
 
-__all__ = ["DEFAULT_MODEL", "ModelLoadError", "is_local", "load_model"]  # the source helpers are re-exported here
+__all__ = ["DEFAULT_MODEL", "ModelComponents", "ModelLoadError", "is_local", "load_model"]  # re-exported here
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-@dataclass
-class ModelComponents:
-    """What the score needs from a pipeline, already on its device and dtype."""
-
-    source: str
-    unet: UNet2DConditionModel
-    text_encoder: torch.nn.Module  # the first (SD: only) text encoder and its tokenizer
-    tokenizer: object
-    scheduler_config: dict
-    alphas_cumprod: torch.Tensor  # float64, one entry per training timestep
-    prediction_type: str
-    device: torch.device
-    dtype: torch.dtype
-    text: TextConditioning | None = None  # how captions condition the UNet; None: SD's, from the one encoder
-    pipeline: str | None = None  # model_index.json's `_class_name`
-
-    def __post_init__(self) -> None:
-        if self.text is None:
-            self.text = TextConditioning([self.tokenizer], [self.text_encoder], self.dtype)
-
-    @property
-    def latent_shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of the model's latents, read from the UNet config (never assumed)."""
-        cfg = self.unet.config
-        size = cfg.sample_size
-        h, w = (size, size) if isinstance(size, int) else tuple(size)
-        return cfg.in_channels, h, w
 
 
 def resolve_device(device: str) -> torch.device:
@@ -85,15 +59,17 @@ def _read_model_index(source: str, local: bool) -> dict:
     return json.loads(Path(hf_hub_download(source, "model_index.json")).read_text())
 
 
-@contextmanager
-def _load_errors(source: str, allow_pickle: bool):
-    """Turn library load failures into one concise ModelLoadError."""
-    try:
-        yield
-    except (OSError, ValueError, KeyError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        hint = "" if allow_pickle or "safetensors" not in str(err) else " (only safetensors weights load unless --allow-pickle)"
-        raise ModelLoadError(f"{source}: {first}{hint}") from None
+def check_supported(source: str, index: dict) -> None:
+    """ModelLoadError for a guidance-distilled pipeline (FLUX) and for any pipeline that is neither SD3, SDXL nor
+    built on a UNet2DConditionModel (SD 1.x / 2.x and their fine-tunes)."""
+    pipeline = index.get("_class_name")
+    if isinstance(pipeline, str) and pipeline.startswith(DISTILLED_PREFIX):
+        raise ModelLoadError(f"{source}: {pipeline} is guidance-distilled (FLUX.1): it has no unconditional branch, "
+                             "so the score (conditional minus unconditional prediction) does not exist for it")
+    unet = index.get("unet")
+    if pipeline not in (SD3_PIPELINE, SDXL_PIPELINE) and not (isinstance(unet, list) and unet[-1:] == ["UNet2DConditionModel"]):
+        raise ModelLoadError(f"{source}: unsupported pipeline class {pipeline!r}: audit scores Stable Diffusion 1.x/2.x, "
+                             f"{SDXL_PIPELINE} and {SD3_PIPELINE} folders")
 
 
 def load_model(source: str | None = None, device: str = "auto", dtype: str = "auto",
@@ -108,7 +84,11 @@ def load_model(source: str | None = None, device: str = "auto", dtype: str = "au
     torch_dtype = DTYPES[resolve_dtype(dtype, dev)]
     local = is_local(source)
     index = _read_model_index(source, local)
-    sdxl = index.get("_class_name") == SDXL_PIPELINE
+    pipeline = index.get("_class_name")
+    check_supported(source, index)
+    if pipeline == SD3_PIPELINE:
+        return load_sd3(source, index, dev, torch_dtype, allow_pickle)
+    sdxl = pipeline == SDXL_PIPELINE
     encoders = ("text_encoder", "text_encoder_2") if sdxl else ("text_encoder",)
     for part in ("unet", "tokenizer", "scheduler", *encoders, *(e.replace("text_encoder", "tokenizer") for e in encoders)):
         if not isinstance(index.get(part), list) or index[part][0] is None:
@@ -118,7 +98,7 @@ def load_model(source: str | None = None, device: str = "auto", dtype: str = "au
         if cls is None:
             raise ModelLoadError(f"{source}: {name} class {index[name][1]!r} is not in transformers")
     safe = None if allow_pickle else True
-    with _load_errors(source, allow_pickle):
+    with load_errors(source, allow_pickle):
         unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", use_safetensors=safe,
                                                     torch_dtype=torch_dtype)
         text_encoders = [cls.from_pretrained(source, subfolder=name, use_safetensors=safe, dtype=torch_dtype)
@@ -147,7 +127,7 @@ def load_model(source: str | None = None, device: str = "auto", dtype: str = "au
     return ModelComponents(source=source, unet=unet, text_encoder=text_encoders[0], tokenizer=tokenizers[0],
                            scheduler_config=scheduler_config, alphas_cumprod=alphas,
                            prediction_type=scheduler_config.get("prediction_type", "epsilon"),
-                           device=dev, dtype=torch_dtype, text=text, pipeline=index.get("_class_name"))
+                           device=dev, dtype=torch_dtype, text=text, pipeline=pipeline)
 
 
 def _image_size(source: str, index: dict, unet_config) -> tuple[int, int]:

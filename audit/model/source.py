@@ -3,6 +3,7 @@ planning and the CLI's parser need it, not the model."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "assets" / "canary")
@@ -19,3 +20,14 @@ def is_local(source: str) -> bool:
     if source.startswith(("/", ".", "~")) or source.count("/") != 1:
         raise ModelLoadError(f"{source}: no such model folder")
     return False
+
+
+@contextmanager
+def load_errors(source: str, allow_pickle: bool):
+    """Turn library load failures into one concise ModelLoadError."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        hint = "" if allow_pickle or "safetensors" not in str(err) else " (only safetensors weights load unless --allow-pickle)"
+        raise ModelLoadError(f"{source}: {first}{hint}") from None

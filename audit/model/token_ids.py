@@ -51,7 +51,9 @@ class TokenIds:
 
 
 def tokenize(parts: Sequence[TokenIds], captions: list[str]) -> tuple[np.ndarray, list[int]]:
-    """Ids (len(captions), tokenizers, limit) from each tokenizer, and each caption's untruncated count: the larger
-    of the tokenizers' counts (the stricter)."""
+    """Ids (len(captions), sum of the limits): each tokenizer's in turn; and each caption's untruncated count, the
+    larger of the counts of the tokenizers with the smallest limit (the stricter: SD3's CLIP pair, not its T5)."""
     pairs = [part(captions) for part in parts]
-    return np.stack([ids for ids, _ in pairs], axis=1), np.max([counts for _, counts in pairs], axis=0).tolist()
+    strict = min(part.limit for part in parts)
+    counts = np.max([n for part, (_, n) in zip(parts, pairs) if part.limit == strict], axis=0)
+    return np.concatenate([ids for ids, _ in pairs], axis=1), counts.tolist()

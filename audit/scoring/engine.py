@@ -1,7 +1,8 @@
 """The batched scoring engine: norm and cosine terms for many captions against one shared noise bank.
 
 Per caption it costs two conditional UNet evaluations (t_hi and t_lo in one call): the unconditional
-predictions of the noise bank are computed once at construction and reused for every caption.
+predictions of the noise bank are computed once at construction and reused for every caption. SD3's
+transformer goes the same way; its terms are computed as docs/flow-models.md derives.
 """
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from typing import Iterator, Sequence
 
 import torch
 
+from audit.model.components import FLOW
 from audit.model.conditioning import TextStates
 from audit.model.loader import ModelComponents
 from audit.scoring.batching import CPU_BATCH, PROBE_ROWS, batch_for_memory, free_bytes, probe_row_bytes
 from audit.scoring.config import ScoreConfig
 from audit.scoring.noise import noise_bank
-from audit.scoring.terms import authors_sd2_norm, cosine_term, norm_term, v_to_eps
-from audit.scoring.timesteps import probe_timesteps
+from audit.scoring.terms import authors_sd2_norm, cosine_term, flow_to_eps, norm_term, v_to_eps
+from audit.scoring.timesteps import flow_sigma, probe_timesteps
 
 
 class Scorer:
@@ -33,7 +35,11 @@ class Scorer:
         self.x_T = noise_bank(config.generations, model.latent_shape, config.seed).to(model.device, model.dtype)
         n = config.generations
         self._timesteps = torch.tensor([self.t_hi] * n + [self.t_lo] * n, device=model.device)
-        self._alpha = (float(model.alphas_cumprod[self.t_hi]), float(model.alphas_cumprod[self.t_lo]))
+        self.flow = model.prediction_type == FLOW
+        if self.flow:
+            self._sigma_lo = flow_sigma(model.scheduler_config, self.t_lo)  # the norm at t_hi is on the velocity: no sigma
+        else:
+            self._alpha = (float(model.alphas_cumprod[self.t_hi]), float(model.alphas_cumprod[self.t_lo]))
         self.text = model.text
         self.max_length = self.text.max_length
         with torch.no_grad():  # not inference_mode: mitigation differentiates through terms that use it
@@ -84,14 +90,18 @@ class Scorer:
         t = self._timesteps.repeat(b)
         cond = states.apply(lambda s: s.repeat_interleave(2 * n, dim=0))
         rows = self.config.max_unet_rows
-        out = torch.cat([self._unet(x[i : i + rows], t[i : i + rows], **cond[i : i + rows].unet_kwargs()).sample
+        out = torch.cat([cond[i : i + rows].denoise(self._unet, x[i : i + rows], t[i : i + rows])
                          for i in range(0, x.shape[0], rows)])
         return out.float().view(b, 2, n, *self.x_T.shape[1:])
 
     def _terms(self, raw_cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Norm and cosine terms, averaged over the noise bank, for (B, 2, n, C, H, W) raw outputs."""
         u, x = self._uncond, self.x_T.float()
-        (a_hi, a_lo), c_hi, c_lo, u_hi, u_lo = self._alpha, raw_cond[:, 0], raw_cond[:, 1], u[0], u[1]
+        c_hi, c_lo, u_hi, u_lo = raw_cond[:, 0], raw_cond[:, 1], u[0], u[1]
+        if self.flow:  # the norm on the velocity (eps's guidance vanishes at sigma = 1), the cosine on eps
+            s_lo = self._sigma_lo
+            return norm_term(c_hi, u_hi).mean(1), cosine_term(flow_to_eps(c_lo, x, s_lo), flow_to_eps(u_lo, x, s_lo)).mean(1)
+        a_hi, a_lo = self._alpha
         if self.config.authors_sd2:
             return authors_sd2_norm(c_hi, u_hi, a_hi).mean(1), cosine_term(c_lo, u_lo).mean(1)
         if self.model.prediction_type == "v_prediction":

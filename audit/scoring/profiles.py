@@ -1,7 +1,7 @@
 """Model profiles: the two weights of the combined score and, when calibrated, a flagging threshold.
 
 Weights are model specific (paper: SD 1.x norm 1 / cos 2, SD 2.x norm 1 / cos 0.1; no published weights for
-SDXL). A model folder may ship its calibrated profile as `audit_profile.json`; `evaluate` writes files of the
+SDXL or SD3). A model folder may ship its calibrated profile as `audit_profile.json`; `evaluate` writes files of the
 same form.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from audit.model.families import SDXL_PIPELINE
+from audit.model.families import SD3_PIPELINE, SDXL_PIPELINE
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,13 @@ BUILTIN = {
     # (docs: canary notes), until `evaluate` calibrates the model. Never use these to compare with the paper.
     "sdxl": Profile("sdxl", 1.0, 0.0, source="provisional, UNCALIBRATED: norm term alone until `evaluate` "
                                              "calibrates this SDXL model"),
+    # SD3 / SD3.5 (flow matching, docs/flow-models.md): no published weights and no flow canary yet: the norm term
+    # (on the velocity) alone, until `evaluate` calibrates the model.
+    "sd3": Profile("sd3", 1.0, 0.0, source="provisional, UNCALIBRATED: norm term alone until `evaluate` "
+                                           "calibrates this SD3 model"),
 }
-UNCALIBRATED = {"sdxl"}
+UNCALIBRATED = {"sdxl", "sd3"}
+PIPELINE_FAMILIES = {SDXL_PIPELINE: "sdxl", SD3_PIPELINE: "sd3"}  # families told by model_index.json's class
 _warned: set[str] = set()
 
 
@@ -63,10 +68,10 @@ def load_profile(path: str | Path) -> Profile:
 
 
 def model_family(unet_config, source: str, pipeline: str | None = None) -> str | None:
-    """'sdxl' for an SDXL pipeline (model_index.json's `_class_name`), else 'sd1' or 'sd2' from the UNet's
-    text-conditioning width (768 / 1024), else None."""
-    if pipeline == SDXL_PIPELINE:
-        return "sdxl"
+    """'sdxl' / 'sd3' for an SDXL / SD3 pipeline (model_index.json's `_class_name`), else 'sd1' or 'sd2' from the
+    UNet's text-conditioning width (768 / 1024), else None."""
+    if pipeline in PIPELINE_FAMILIES:
+        return PIPELINE_FAMILIES[pipeline]
     width = getattr(unet_config, "cross_attention_dim", None)
     if unet_config.in_channels == 4 and width == 768:
         return "sd1"
@@ -82,7 +87,7 @@ def resolve_profile(model_source: str, unet_config, profile: str | None = None,
 
     Explicit weights override whichever profile was chosen (dropping its clean median, a score of the old
     weights). An unknown family gets SD 1.x weights and a warning, since weights are model specific; a family
-    without published weights (SDXL) gets provisional ones and a warning, once per model and process.
+    without published weights (SDXL, SD3) gets provisional ones and a warning, once per model and process.
     """
     if profile in BUILTIN:
         chosen = BUILTIN[profile]

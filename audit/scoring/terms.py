@@ -17,6 +17,12 @@ def v_to_eps(v: torch.Tensor, x_t: torch.Tensor, alpha_bar: float) -> torch.Tens
     return alpha_bar**0.5 * v + (1.0 - alpha_bar) ** 0.5 * x_t
 
 
+def flow_to_eps(v: torch.Tensor, x_t: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The noise implied by a flow model's velocity (x_t = (1 - sigma) x0 + sigma eps, v = eps - x0):
+    eps = x_t + (1 - sigma) v. Its guidance vanishes at sigma = 1: the norm term takes v there."""
+    return x_t + (1.0 - sigma) * v
+
+
 def norm_term(e_cond: torch.Tensor, e_uncond: torch.Tensor) -> torch.Tensor:
     """L2 norm of the guidance e_c - e_u over the whole flattened latent (Wen et al.'s detector)."""
     return (e_cond - e_uncond).flatten(-3).norm(dim=-1)
