@@ -9,6 +9,7 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import torch
 import transformers
@@ -17,6 +18,8 @@ from transformers import AutoTokenizer
 
 from audit.model.conditioning import SDXLConditioning, TextConditioning, check_added_width
 from audit.model.families import SDXL_PIPELINE
+from audit.model.lora import apply_loras
+from audit.model.lora_spec import LoraSpec
 from audit.model.source import DEFAULT_MODEL, ModelLoadError, is_local
 
 __all__ = ["DEFAULT_MODEL", "ModelLoadError", "is_local", "load_model"]  # the source helpers are re-exported here
@@ -37,6 +40,7 @@ class ModelComponents:
     dtype: torch.dtype
     text: TextConditioning | None = None  # how captions condition the UNet; None: SD's, from the one encoder
     pipeline: str | None = None  # model_index.json's `_class_name`
+    loras: tuple[LoraSpec, ...] = ()  # adapters applied to the weights, in order
 
     def __post_init__(self) -> None:
         if self.text is None:
@@ -96,12 +100,12 @@ def _load_errors(source: str, allow_pickle: bool):
         raise ModelLoadError(f"{source}: {first}{hint}") from None
 
 
-def load_model(source: str | None = None, device: str = "auto", dtype: str = "auto",
-               allow_pickle: bool = False) -> ModelComponents:
+def load_model(source: str | None = None, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False,
+               loras: Sequence[LoraSpec] = (), fuse: bool = True) -> ModelComponents:
     """Load a pipeline's UNet, text encoder, tokenizer and scheduler config (default: the bundled canary).
 
     `dtype` 'auto' resolves by device (`resolve_dtype`). `allow_pickle` permits .bin/.pt weights; without it
-    only safetensors files are accepted.
+    only safetensors files are accepted. `loras` are applied in order (fused into the weights unless not `fuse`).
     """
     source = source or DEFAULT_MODEL
     dev = resolve_device(device)
@@ -134,6 +138,8 @@ def load_model(source: str | None = None, device: str = "auto", dtype: str = "au
         raise ModelLoadError(f"{source}: the UNet takes {added!r} added conditioning, which only {SDXL_PIPELINE} "
                              "folders ('text_time') are loaded with")
     alphas = DDIMScheduler.from_config(scheduler_config).alphas_cumprod.to(torch.float64)
+    if loras:
+        apply_loras(unet, text_encoders, loras, fuse)
     for module in (unet, *text_encoders):
         module.to(device=dev, dtype=torch_dtype).eval().requires_grad_(False)
     text = None
@@ -147,7 +153,8 @@ def load_model(source: str | None = None, device: str = "auto", dtype: str = "au
     return ModelComponents(source=source, unet=unet, text_encoder=text_encoders[0], tokenizer=tokenizers[0],
                            scheduler_config=scheduler_config, alphas_cumprod=alphas,
                            prediction_type=scheduler_config.get("prediction_type", "epsilon"),
-                           device=dev, dtype=torch_dtype, text=text, pipeline=index.get("_class_name"))
+                           device=dev, dtype=torch_dtype, text=text, pipeline=index.get("_class_name"),
+                           loras=tuple(loras))
 
 
 def _image_size(source: str, index: dict, unet_config) -> tuple[int, int]:

@@ -1,0 +1,41 @@
+"""The LoRA canary: a LoRA adapter, trained on top of the bundled canary, that memorizes captions the base never saw.
+
+The adapter (rank `LORA_RANK`) sits on the UNet's attention, feed-forward and ResNet convolutions and on the text
+encoder's attention and MLP layers; it is saved in diffusers' training-script format (`pytorch_lora_weights.safetensors`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from diffusers import UNet2DConditionModel
+from transformers import CLIPTextModel
+
+LORA_RANK = 8
+LORA_FILE = "pytorch_lora_weights.safetensors"
+UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2", "conv1", "conv2"]
+TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
+
+
+def with_lora(base: Path, rank: int, seed: int) -> tuple[UNet2DConditionModel, list[torch.nn.Module]]:
+    """The base pipeline's UNet and text encoder, frozen, each with a fresh trainable LoRA adapter."""
+    from peft import LoraConfig
+
+    unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet")
+    encoder = CLIPTextModel.from_pretrained(base, subfolder="text_encoder")
+    torch.manual_seed(seed)
+    for module, targets in ((unet, UNET_TARGETS), (encoder, TEXT_TARGETS)):
+        module.requires_grad_(False)
+        module.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=targets))
+    return unet, [encoder]
+
+
+def save_lora(out: Path, unet: UNet2DConditionModel, encoders: list[torch.nn.Module]) -> None:
+    """Write the adapters as diffusers' LoRA training scripts do (`out/pytorch_lora_weights.safetensors`)."""
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft.utils import get_peft_model_state_dict
+
+    layers = [convert_state_dict_to_diffusers(get_peft_model_state_dict(m)) for m in (unet, encoders[0])]
+    StableDiffusionPipeline.save_lora_weights(out, unet_lora_layers=layers[0], text_encoder_lora_layers=layers[1],
+                                              safe_serialization=True)
