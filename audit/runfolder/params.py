@@ -17,7 +17,9 @@ SCORE_KEYS = ("model", "model_fingerprint", "prediction_type", "dtype", "seed", 
 
 def score_params(metadata: dict, caption_column: str | None, caption_field: str | None) -> dict:
     """What must not change between a run and its resumption: score settings and which text is scored."""
-    return {k: metadata[k] for k in SCORE_KEYS} | {"caption_column": caption_column, "caption_field": caption_field}
+    adapters = {"adapters": metadata["adapters"]} if "adapters" in metadata else {}  # absent for a plain model
+    return {k: metadata[k] for k in SCORE_KEYS} | adapters | {"caption_column": caption_column,
+                                                              "caption_field": caption_field}
 
 
 STATE = ("done", "failed", "keyed", "scores", "staging", "key_scores")  # what earlier runs of the folder hold
