@@ -38,7 +38,7 @@ def score_captions(captions: Sequence[object], stage: ScoreStage | None = None) 
     threshold, as `score` flags without options)."""
     stage = stage or load_model()
     frame = pd.DataFrame({"row_id": range(len(captions)), "caption": pd.Series(list(captions), dtype=object)})
-    keys = KeyStage(stage.model)
+    keys = KeyStage(stage.described_by)
     keys.setup()
     ranked = rank_frame(with_keys(stage.process(frame), keys))
     return flag_frame(ranked, choose_flagging(None, None, None, stage.weights.threshold, int(ranked["rank"].count())))

@@ -35,7 +35,11 @@ def fraction(text: str) -> float:
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model and score")
     g.add_argument("--model", default=None,
-                   help="diffusers pipeline folder or hub model id (default: the bundled canary model)")
+                   help="diffusers pipeline folder, hub model id, or single-file checkpoint (.safetensors; .ckpt with "
+                        "--allow-pickle) (default: the bundled canary model)")
+    g.add_argument("--model-config", default=None, metavar="DIR_OR_ID",
+                   help="for a single-file --model: the diffusers pipeline folder (or hub id) whose configs, tokenizers "
+                        "and scheduler describe it")
     g.add_argument("--lora", action="append", default=[], metavar="PATH[:SCALE]",
                    help="apply a LoRA adapter file (diffusers or kohya .safetensors) to the model at SCALE (default 1); "
                         "repeat for several, applied in order")
@@ -75,4 +79,5 @@ def stage_from_args(args: argparse.Namespace) -> "ScoreStage":
                          max_unet_rows=args.max_unet_rows, authors_sd2=args.authors_sd2_formulas,
                          compile=args.compile)
     return ScoreStage(model=args.model, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle,
-                      config=config, profile=args.profile, w_norm=args.w_norm, w_cos=args.w_cos, loras=loras)
+                      config=config, profile=args.profile, w_norm=args.w_norm, w_cos=args.w_cos, loras=loras,
+                      model_config=args.model_config)

@@ -85,7 +85,8 @@ def stage_for_run(summary: dict, options: MitigationOptions, folder: RunFolder) 
     config = ScoreConfig(generations=p["generations"], seed=p["seed"], authors_sd2=p["authors_sd2"])
     loras = tuple(LoraSpec(a["path"], a["scale"]) for a in p.get("adapters", []))
     scoring = ScoreStage(model=p["model"], device=options.device, dtype=p["dtype"], config=config,
-                         allow_pickle=options.allow_pickle, w_norm=p["w_norm"], w_cos=p["w_cos"], loras=loras)
+                         allow_pickle=options.allow_pickle, w_norm=p["w_norm"], w_cos=p["w_cos"], loras=loras,
+                         model_config=p.get("model_config"))
     stage = MitigationStage(scoring, float(threshold), folder.address, target=target.value,
                             max_edits=options.max_edits, max_steps=options.max_steps, lr=options.lr,
                             attribution=options.attribution)

@@ -106,3 +106,12 @@ def with_adapters(base: str, adapters: list[dict]) -> str:
     for a in adapters:
         digest.update(f"\0{a['sha256']}\0{float(a['scale'])!r}".encode())
     return "sha256:" + digest.hexdigest()[:16]
+
+
+def source_fingerprint(source: str, config: str | None) -> str:
+    """A pipeline folder's (or hub id's) fingerprint; a single-file checkpoint's covers its content and its config
+    folder's."""
+    if config is None:
+        return fingerprint(local_folder(source))
+    digest = hashlib.sha256(f"{content_digest(Path(source))}\0{fingerprint(local_folder(config))}".encode())
+    return "sha256:" + digest.hexdigest()[:16]

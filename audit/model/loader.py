@@ -20,7 +20,8 @@ from audit.model.conditioning import SDXLConditioning, TextConditioning, check_a
 from audit.model.families import SDXL_PIPELINE
 from audit.model.lora import apply_loras
 from audit.model.lora_spec import LoraSpec
-from audit.model.source import DEFAULT_MODEL, ModelLoadError, is_local
+from audit.model.single_file import load_single_file
+from audit.model.source import DEFAULT_MODEL, ModelLoadError, is_local, is_single_file
 
 __all__ = ["DEFAULT_MODEL", "ModelLoadError", "is_local", "load_model"]  # the source helpers are re-exported here
 
@@ -101,17 +102,26 @@ def _load_errors(source: str, allow_pickle: bool):
 
 
 def load_model(source: str | None = None, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False,
-               loras: Sequence[LoraSpec] = (), fuse: bool = True) -> ModelComponents:
+               loras: Sequence[LoraSpec] = (), fuse: bool = True, config: str | None = None) -> ModelComponents:
     """Load a pipeline's UNet, text encoder, tokenizer and scheduler config (default: the bundled canary).
 
     `dtype` 'auto' resolves by device (`resolve_dtype`). `allow_pickle` permits .bin/.pt weights; without it
     only safetensors files are accepted. `loras` are applied in order (fused into the weights unless not `fuse`).
+    A single-file checkpoint (`source` a .safetensors or .ckpt file) takes its configs, tokenizers and scheduler
+    from `config`, a diffusers pipeline folder or hub id.
     """
     source = source or DEFAULT_MODEL
     dev = resolve_device(device)
     torch_dtype = DTYPES[resolve_dtype(dtype, dev)]
-    local = is_local(source)
-    index = _read_model_index(source, local)
+    single = is_single_file(source)
+    if single and config is None:
+        raise ModelLoadError(f"{source}: a single-file checkpoint needs --model-config, the diffusers folder whose "
+                             "configs describe it")
+    if config is not None and not single:
+        raise ModelLoadError(f"--model-config {config}: only a single-file checkpoint (.safetensors, .ckpt) takes "
+                             f"one, not {source}")
+    described = config if single else source  # where the configs, tokenizers and scheduler come from
+    index = _read_model_index(described, is_local(described))
     sdxl = index.get("_class_name") == SDXL_PIPELINE
     encoders = ("text_encoder", "text_encoder_2") if sdxl else ("text_encoder",)
     for part in ("unet", "tokenizer", "scheduler", *encoders, *(e.replace("text_encoder", "tokenizer") for e in encoders)):
@@ -122,15 +132,19 @@ def load_model(source: str | None = None, device: str = "auto", dtype: str = "au
         if cls is None:
             raise ModelLoadError(f"{source}: {name} class {index[name][1]!r} is not in transformers")
     safe = None if allow_pickle else True
-    with _load_errors(source, allow_pickle):
-        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", use_safetensors=safe,
-                                                    torch_dtype=torch_dtype)
-        text_encoders = [cls.from_pretrained(source, subfolder=name, use_safetensors=safe, dtype=torch_dtype)
-                         for name, cls in zip(encoders, classes)]
-        tokenizers = [AutoTokenizer.from_pretrained(source, subfolder=name.replace("text_encoder", "tokenizer"))
+    if single:
+        unet, text_encoders = load_single_file(source, described, list(zip(encoders, classes)), torch_dtype,
+                                               allow_pickle)
+    with _load_errors(described, allow_pickle):
+        if not single:
+            unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", use_safetensors=safe,
+                                                        torch_dtype=torch_dtype)
+            text_encoders = [cls.from_pretrained(source, subfolder=name, use_safetensors=safe, dtype=torch_dtype)
+                             for name, cls in zip(encoders, classes)]
+        tokenizers = [AutoTokenizer.from_pretrained(described, subfolder=name.replace("text_encoder", "tokenizer"))
                       for name in encoders]
-        scheduler_config = dict(DDIMScheduler.load_config(source, subfolder="scheduler"))
-        image_size = _image_size(source, index, unet.config) if sdxl else None
+        scheduler_config = dict(DDIMScheduler.load_config(described, subfolder="scheduler"))
+        image_size = _image_size(described, index, unet.config) if sdxl else None
     added = unet.config.addition_embed_type
     if sdxl and added != "text_time":
         raise ModelLoadError(f"{source}: an SDXL UNet takes 'text_time' added conditioning, this one {added!r}")

@@ -19,3 +19,11 @@ def is_local(source: str) -> bool:
     if source.startswith(("/", ".", "~")) or source.count("/") != 1:
         raise ModelLoadError(f"{source}: no such model folder")
     return False
+
+
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+
+
+def is_single_file(source: str) -> bool:
+    """True for a single-file checkpoint (a .safetensors or .ckpt file), which needs a config folder beside it."""
+    return source.endswith(SINGLE_FILE_SUFFIXES) and os.path.isfile(source)
