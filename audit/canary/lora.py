@@ -31,11 +31,11 @@ def with_lora(base: Path, rank: int, seed: int) -> tuple[UNet2DConditionModel, l
 
 
 def save_lora(out: Path, unet: UNet2DConditionModel, encoders: list[torch.nn.Module]) -> None:
-    """Write the adapters as diffusers' LoRA training scripts do (`out/pytorch_lora_weights.safetensors`)."""
+    """Write the adapters as diffusers' LoRA training scripts do (`out/pytorch_lora_weights.safetensors`), in peft's
+    key format (diffusers' older `lora.down` names, which it gives attention layers only, do not load back mixed)."""
     from diffusers import StableDiffusionPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
     from peft.utils import get_peft_model_state_dict
 
-    layers = [convert_state_dict_to_diffusers(get_peft_model_state_dict(m)) for m in (unet, encoders[0])]
+    layers = [get_peft_model_state_dict(m) for m in (unet, encoders[0])]  # peft's keys (lora_A, lora_B) throughout
     StableDiffusionPipeline.save_lora_weights(out, unet_lora_layers=layers[0], text_encoder_lora_layers=layers[1],
                                               safe_serialization=True)
