@@ -45,7 +45,8 @@ class ScoreStage:
         components = load_model(self.model, self.device, self.dtype, self.allow_pickle, self.loras,
                                 config=self.model_config)
         self.scorer = Scorer(components, self.config)
-        self.weights: Profile = resolve_profile(components.source, components.unet.config, self.profile,
+        # a single file's profile is its config folder's, a LoRA's its base model's (until `evaluate` calibrates one)
+        self.weights: Profile = resolve_profile(self.model_config or components.source, components.unet.config, self.profile,
                                                 self.w_norm, self.w_cos, components.pipeline)
 
     def process(self, frame: pd.DataFrame) -> pd.DataFrame:
