@@ -32,10 +32,11 @@ def with_lora(base: Path, rank: int, seed: int) -> tuple[UNet2DConditionModel, l
 
 def save_lora(out: Path, unet: UNet2DConditionModel, encoders: list[torch.nn.Module]) -> None:
     """Write the adapters as diffusers' LoRA training scripts do (`out/pytorch_lora_weights.safetensors`), in peft's
-    key format (diffusers' older `lora.down` names, which it gives attention layers only, do not load back mixed)."""
+    key format (diffusers' older `lora.down` names, which it gives attention layers only, do not load back mixed), the
+    text encoder's under `text_model.` as transformers 4 names its layers (transformers 5 loads either)."""
     from diffusers import StableDiffusionPipeline
     from peft.utils import get_peft_model_state_dict
 
-    layers = [get_peft_model_state_dict(m) for m in (unet, encoders[0])]  # peft's keys (lora_A, lora_B) throughout
-    StableDiffusionPipeline.save_lora_weights(out, unet_lora_layers=layers[0], text_encoder_lora_layers=layers[1],
-                                              safe_serialization=True)
+    text = {k if k.startswith("text_model.") else f"text_model.{k}": v for k, v in get_peft_model_state_dict(encoders[0]).items()}
+    StableDiffusionPipeline.save_lora_weights(out, unet_lora_layers=get_peft_model_state_dict(unet),
+                                              text_encoder_lora_layers=text, safe_serialization=True)
