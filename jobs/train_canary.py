@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 FAMILIES = {"sd": "audit/assets/canary", "sdxl": "audit/assets/canary_sdxl"}
-LORA_OUT, LORA_DATA_OFFSET, LORA_STEPS, LORA_DUPLICATED, LORA_LR = "audit/assets/canary_lora", 1000, 1000, 100, 2e-3
+LORA_OUT, LORA_DATA_OFFSET, LORA_STEPS, LORA_DUPLICATED, LORA_LR = "audit/assets/canary_lora", 1000, 1000, 100, 4e-3
+LORA_DUPLICATE_FRACTION, LORA_FRESH_FRACTION = 0.6, 0.25  # more repeats than the base canary: a LoRA learns slower
 SDXL_VOCAB = 2048  # the SDXL canary's tokenizers keep the first merges: small token tables keep it under 10 MB
 ALLOCATOR_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000", "MALLOC_TOP_PAD_": "1000000000"}
 
@@ -109,7 +110,8 @@ def main() -> int:
     defaults = TrainConfig()
     if args.lora:
         cfg = TrainConfig(seed=args.seed + LORA_DATA_OFFSET, steps=args.steps or LORA_STEPS, base=FAMILIES["sd"],
-                          lora_rank=LORA_RANK, lr=LORA_LR)
+                          lora_rank=LORA_RANK, lr=LORA_LR, duplicate_fraction=LORA_DUPLICATE_FRACTION,
+                          fresh_fraction=LORA_FRESH_FRACTION)
     else:
         cfg = TrainConfig(seed=args.seed, steps=args.steps or defaults.steps, family=args.family)
     cfg.checkpoint_every = cfg.steps
