@@ -41,7 +41,6 @@ class ModelComponents:
     dtype: torch.dtype
     text: TextConditioning | None = None  # how captions condition the UNet; None: SD's, from the one encoder
     pipeline: str | None = None  # model_index.json's `_class_name`
-    loras: tuple[LoraSpec, ...] = ()  # adapters applied to the weights, in order
 
     def __post_init__(self) -> None:
         if self.text is None:
@@ -167,8 +166,7 @@ def load_model(source: str | None = None, device: str = "auto", dtype: str = "au
     return ModelComponents(source=source, unet=unet, text_encoder=text_encoders[0], tokenizer=tokenizers[0],
                            scheduler_config=scheduler_config, alphas_cumprod=alphas,
                            prediction_type=scheduler_config.get("prediction_type", "epsilon"),
-                           device=dev, dtype=torch_dtype, text=text, pipeline=index.get("_class_name"),
-                           loras=tuple(loras))
+                           device=dev, dtype=torch_dtype, text=text, pipeline=index.get("_class_name"))
 
 
 def _image_size(source: str, index: dict, unet_config) -> tuple[int, int]:
