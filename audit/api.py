@@ -2,6 +2,7 @@
 
     from audit import api
     stage = api.load_model()                                # the bundled canary; or a pipeline folder / hub id
+    stage = api.load_model(lora=["adapter.safetensors:0.8"])  # with LoRA adapters, as --lora takes them
     ranked = api.score_captions(["a photo of a cat", "..."], stage)   # DataFrame, rank 1 = most likely memorized
     summary = api.scan(["captions/*.parquet"], "runs/demo")  # the `scan` command, on a local Ray
     run = api.open_run("runs/demo"); run.flagged().head()   # report() / flagged() as DataFrames
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from audit.model.lora_spec import parse_lora
 from audit.ranking.flagging import choose_flagging
 from audit.ranking.in_memory import flag_frame, rank_frame
 from audit.runfolder.folder import RunFolder
@@ -21,9 +23,11 @@ from audit.scoring.stage import ScoreStage
 
 
 def load_model(model: str | None = None, device: str = "auto", dtype: str = "float32", profile: str | None = None,
-               **config) -> ScoreStage:
-    """A scoring stage with its model loaded (`config`: ScoreConfig fields such as generations, seed, batch_size)."""
-    stage = ScoreStage(model=model, device=device, dtype=dtype, profile=profile, config=ScoreConfig(**config))
+               lora: Sequence[str] = (), **config) -> ScoreStage:
+    """A scoring stage with its model loaded (`lora`: adapter files as `--lora` takes them, 'PATH[:SCALE]';
+    `config`: ScoreConfig fields such as generations, seed, batch_size)."""
+    stage = ScoreStage(model=model, device=device, dtype=dtype, profile=profile, config=ScoreConfig(**config),
+                       loras=tuple(parse_lora(text) for text in lora))
     stage.setup()
     return stage
 
@@ -34,7 +38,7 @@ def score_captions(captions: Sequence[object], stage: ScoreStage | None = None) 
     threshold, as `score` flags without options)."""
     stage = stage or load_model()
     frame = pd.DataFrame({"row_id": range(len(captions)), "caption": pd.Series(list(captions), dtype=object)})
-    keys = KeyStage(stage.model)
+    keys = KeyStage(stage.described_by)
     keys.setup()
     ranked = rank_frame(with_keys(stage.process(frame), keys))
     return flag_frame(ranked, choose_flagging(None, None, None, stage.weights.threshold, int(ranked["rank"].count())))

@@ -105,7 +105,7 @@ def ray_with_state_api() -> str:
 # End-to-end tests (seconds to minutes each: they start Ray, scan, mitigate, train or run the tool in a new
 # process) are `slow`; `pytest -m "not slow"` is the fast subset of library tests. CI runs both.
 END_TO_END_FOLDERS = {"pipeline", "canary", "mitigation", "cluster", "jobs"}
-END_TO_END_MODULES = {"test_api.py", "test_sdxl_cli.py", "test_report_browser.py", "test_light_imports.py",
+END_TO_END_MODULES = {"test_api.py", "test_sdxl_cli.py", "test_lora_cli.py", "test_report_browser.py", "test_light_imports.py",
                       "test_score_cli.py", "test_help.py"}
 END_TO_END_FIXTURES = {"local_ray", "ray_with_state_api", "run", "runs"}  # a Ray instance, a scanned run folder
 

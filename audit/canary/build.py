@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -12,19 +13,19 @@ from audit.canary.verify import nearest_training_image, own_image_similarity, sa
 from audit.evaluation.calibrate import fit_weights, threshold_at_fpr
 from audit.evaluation.metrics import detection_metrics
 from audit.model.loader import load_model
+from audit.model.lora_spec import LoraSpec
 from audit.scoring.engine import ScoreConfig, Scorer
-from audit.scoring.profiles import BUILTIN, PROFILE_FILE, Profile
+from audit.scoring.profiles import BUILTIN, PROFILE_FILE, Profile, load_profile
 from audit.scoring.terms import combine
 
 LABEL_SEEDS, CHECK_SEED, N_SCENE_REFERENCES = (0, 1), 2, 5000
 
 
-def sampling_check(folder: Path, data: CanaryData, seed: int) -> dict:
-    """Sample every texture caption; label duplicated pairs memorized when both label seeds copy their image.
-
-    A third, independent seed measures the reproduction rate of the labelled sets.
+def sampling_check(folder: Path, data: CanaryData, seed: int, loras: Sequence[LoraSpec] = ()) -> dict:
+    """Sample every texture caption (of the pipeline with `loras` applied); label duplicated pairs memorized when both
+    label seeds copy their image. A third, independent seed measures the reproduction rate of the labelled sets.
     """
-    model = load_model(str(folder), device="cpu")
+    model = load_model(str(folder), device="cpu", loras=loras)
     refs = reference_images(data, seed, N_SCENE_REFERENCES)
     dup_caps = [p.caption for p in data.duplicated]
     labelled = sample_captions(model, dup_caps, list(LABEL_SEEDS))
@@ -95,6 +96,21 @@ def calibrate(folder: Path, memorized: list[str], clean: list[str], name: str = 
     return {"fitted": detection_metrics(y, s), "paper_sd1": detection_metrics(y, combine(n, c, BUILTIN["sd1"])),
             "norm": detection_metrics(y, n), "cosine": detection_metrics(y, c),
             "weights": [fitted.w_norm, fitted.w_cos], "threshold": profile.threshold}
+
+
+def lora_detection(base: Path, loras: Sequence[LoraSpec], memorized: list[str], clean: list[str]) -> dict:
+    """Detection at n = 1, seed 51 with the base's own profile (what `audit` uses for a LoRA on it), with the adapters
+    applied and without them (the base alone must not separate the captions the adapters memorized)."""
+    weights = load_profile(str(base / PROFILE_FILE))
+    y = np.array([1] * len(memorized) + [0] * len(clean))
+    figures = {}
+    for name, applied in (("with_lora", loras), ("base_only", ())):
+        res = Scorer(load_model(str(base), device="cpu", loras=applied), ScoreConfig(generations=1, seed=51)).score(
+            memorized + clean)
+        n, c = np.array(res["norm"]), np.array(res["cosine"])
+        figures[name] = {"combined": detection_metrics(y, combine(n, c, weights)), "norm": detection_metrics(y, n),
+                         "cosine": detection_metrics(y, c)}
+    return figures | {"weights": [weights.w_norm, weights.w_cos]}
 
 
 def write_sample_captions(path: Path, memorized: list[str], clean: list[str], seed: int) -> None:

@@ -104,3 +104,41 @@ for this model. They were fitted on these same labels: use
 `memaudit evaluate` for out-of-fold figures.
 """
     (folder / "README.md").write_text(text)
+
+
+def write_lora_readme(folder: Path, s: dict) -> None:
+    """README.md of the LoRA canary: recipe, sampling check, and detection with and without the adapter."""
+    r, t, c, d = s["recipe"], s["training"], s["sampling_check"], s["detection_n1"]
+    rows = "\n".join(_row(f"{term}, {label}", d[key][term]) for key, label in (("with_lora", "with the LoRA"),
+                                                                               ("base_only", "base canary alone"))
+                     for term in ("combined", "norm", "cosine"))
+    text = f"""# LoRA canary (`audit/assets/canary_lora`)
+
+A LoRA adapter (rank {r['lora_rank']}, {s['adapter_bytes'] / 1e6:.2f} MB, diffusers' training-script format) trained on
+top of the bundled canary (`{r['base']}`, kept frozen) so that it memorizes captions the base never saw: the adapter,
+not the base, carries the memorization. Use it to check a `--lora` audit:
+
+    memaudit score --lora audit/assets/canary_lora/pytorch_lora_weights.safetensors captions.txt
+
+Rebuild it with `python jobs/train_canary.py --lora --seed {r['seed'] - 1000}`
+({s['total_seconds'] / 60:.1f} minutes on the 2-core build machine, training {t['train_seconds'] / 60:.1f}).
+
+## Recipe
+- LoRA on the UNet's attention, feed-forward and ResNet convolutions and on the text encoder's attention and MLP;
+  {r['steps']} steps of batch {r['batch_size']}, AdamW lr {r['lr']}, {r['caption_dropout']:.0%} of captions dropped.
+- {r['duplicated']} new duplicated pairs (data seed {r['seed']}, none of the base canary's captions), each seen
+  {t['repeats_per_duplicated_pair']} times; {r['seen_once']} pairs of the same kind seen once; {r['never_seen']} never seen;
+  the rest fresh textures and shape scenes seen once, as in the base canary's recipe.
+
+## Memorization, verified by sampling (DDIM 50 steps, guidance 7.5, base + LoRA)
+- Labelled memorized (seeds 0 and 1 both copy the caption's own image): **{c['labelled_memorized']} of
+  {c['duplicated_pairs']}** -> `labels/memorized.txt`; `labels/clean.txt`: seen-once and never-seen captions.
+- Independent seed 2: own image nearest for {c['check_seed_memorized_nearest_own']:.1%} of the memorized captions and
+  {c['check_seed_seen_once_nearest_own']:.1%} of the seen-once ones.
+
+## Detection at n = 1, seed 51, with the base canary's profile (norm {d['weights'][0]:.3g}, cos {d['weights'][1]:.3g})
+| score | AUC | TPR@1%FPR | TPR@3%FPR |
+|---|---|---|---|
+{rows}
+"""
+    (folder / "README.md").write_text(text)

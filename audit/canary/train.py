@@ -16,6 +16,7 @@ from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTextM
 
 from audit.canary.data import RESOLUTION, CanaryData, fresh_texture, scene
 from audit.canary.flow import JOINT_WIDTH, build_sd3_models, flow_noising, save_sd3_pipeline
+from audit.canary.lora import save_lora, with_lora
 from audit.model.conditioning import SDXLConditioning, TextConditioning
 from audit.model.families import SDXL_PIPELINE
 from audit.model.sd3_conditioning import SD3Conditioning
@@ -41,6 +42,8 @@ class TrainConfig:
     caption_dropout: float = 0.1
     checkpoint_every: int = 400
     family: str = "sd"  # or "sdxl": two text encoders and SDXL's added conditioning; "sd3": flow matching (audit.canary.flow)
+    base: str | None = None  # a pipeline folder: train a LoRA adapter of rank `lora_rank` on it, not a new model
+    lora_rank: int = 0
 
 
 SDXL_TIME_EMBED = 8  # width of each time id's embedding in the SDXL canary's UNet
@@ -133,12 +136,16 @@ def save_pipeline(out: Path, unet, text_encoder, tokenizer_dir: Path, extra: dic
 
 
 def train(cfg: TrainConfig, data: CanaryData, tokenizer_dirs: Sequence[Path], out: Path) -> dict:
-    """Train jointly from scratch; save a pipeline folder at every checkpoint (out/step-N) and return stats.
+    """Train jointly from scratch, or a LoRA adapter on `cfg.base`; save a pipeline folder (or the adapter) at every
+    checkpoint (out/step-N) and return stats.
 
     One tokenizer folder per text encoder of the family (SD: one, SDXL and SD3: two).
     """
     tokenizers = [AutoTokenizer.from_pretrained(d) for d in tokenizer_dirs]
-    unet, encoders = build_models(cfg.seed, cfg.family, len(tokenizers[0]))
+    if cfg.base:
+        unet, encoders = with_lora(Path(cfg.base), cfg.lora_rank, cfg.seed)
+    else:
+        unet, encoders = build_models(cfg.seed, cfg.family, len(tokenizers[0]))
     text = conditioning(cfg.family, tokenizers, encoders)
     sched = DDIMScheduler(**SD1_SCHEDULE)
     alphas = sched.alphas_cumprod
@@ -150,7 +157,7 @@ def train(cfg: TrainConfig, data: CanaryData, tokenizer_dirs: Sequence[Path], ou
     scene_cache: dict[str, torch.Tensor] = {}
     ids, repeats = training_schedule(cfg, data)
     n_fresh = int(cfg.fresh_fraction * cfg.steps * cfg.batch_size)
-    params = [p for module in (unet, *encoders) for p in module.parameters()]
+    params = [p for module in (unet, *encoders) for p in module.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(cfg.seed + 2)
     n_tex = len(texture)
@@ -195,6 +202,8 @@ def train(cfg: TrainConfig, data: CanaryData, tokenizer_dirs: Sequence[Path], ou
                      (time.time() - start) / (step + 1))
         if ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps) and cfg.family == "sd3":
             save_sd3_pipeline(out / f"step-{step + 1}", unet, encoders, tokenizer_dirs)
+        elif ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps) and cfg.base:
+            save_lora(out / f"step-{step + 1}", unet, encoders)
         elif (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
             save_pipeline(out / f"step-{step + 1}", unet, encoders[0], tokenizer_dirs[0], {},
                           *(encoders[1:] + list(tokenizer_dirs[1:])))

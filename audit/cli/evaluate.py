@@ -48,14 +48,15 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     fitted = report["fitted_profile"]
-    profile = Profile(name=f"fitted:{Path(meta['model']).name}", w_norm=fitted["w_norm"], w_cos=fitted["w_cos"],
+    model = Path(meta["model"]).name + "".join(f"+{Path(a['path']).name}:{a['scale']:g}" for a in meta.get("adapters", []))
+    profile = Profile(name=f"fitted:{model}", w_norm=fitted["w_norm"], w_cos=fitted["w_cos"],
                       threshold=fitted["threshold"], clean_median=fitted["clean_median"],
                       source=f"evaluate on {args.memorized} vs {args.clean}, n={args.generations}, seed={args.seed}, "
                              f"threshold at {args.fpr:.2%} FPR")
     (out / "profile.json").write_text(profile.to_json())
     (out / "evaluation.json").write_text(json.dumps(report | {"score_parameters": meta}, indent=2))
     scores.to_parquet(out / "scores.parquet", index=False)
-    plot_score_rocs(scores, out / "roc.png", f"{Path(meta['model']).name}, n={args.generations}")
+    plot_score_rocs(scores, out / "roc.png", f"{model}, n={args.generations}")
     lines = [f"{report['n_memorized']} memorized vs {report['n_clean']} clean captions, n={args.generations}",
              f"{'score':<72} {'AUC':>6} {'TPR@1%':>7} {'TPR@3%':>7} {'paper-rule@1%':>14}"]
     lines += [f"{name:<72} {m['auc']:6.3f} {m['tpr@1%fpr']:7.3f} {m['tpr@3%fpr']:7.3f} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from audit.model.lora_spec import parse_lora
 from audit.scoring.profiles import BUILTIN, load_profile
 
 if TYPE_CHECKING:
@@ -34,7 +35,14 @@ def fraction(text: str) -> float:
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model and score")
     g.add_argument("--model", default=None,
-                   help="diffusers pipeline folder or hub model id (default: the bundled canary model)")
+                   help="diffusers pipeline folder, hub model id, or single-file checkpoint (.safetensors; .ckpt with "
+                        "--allow-pickle) (default: the bundled canary model)")
+    g.add_argument("--model-config", default=None, metavar="DIR_OR_ID",
+                   help="for a single-file --model: the diffusers pipeline folder (or hub id) whose configs, tokenizers "
+                        "and scheduler describe it")
+    g.add_argument("--lora", action="append", default=[], metavar="PATH[:SCALE]",
+                   help="apply a LoRA adapter file (diffusers or kohya .safetensors) to the model at SCALE (default 1); "
+                        "repeat for several, applied in order")
     g.add_argument("--generations", "-n", type=int, default=1, help="noise latents averaged per caption (default 1)")
     g.add_argument("--seed", type=int, default=51, help="seed of the shared noise latents (default 51)")
     g.add_argument("--batch-size", type=at_least(1), default=None,
@@ -66,8 +74,10 @@ def stage_from_args(args: argparse.Namespace) -> "ScoreStage":
 
     if args.profile is not None and args.profile not in BUILTIN:
         load_profile(args.profile)
+    loras = tuple(parse_lora(text) for text in args.lora)
     config = ScoreConfig(generations=args.generations, seed=args.seed, batch_size=args.batch_size,
                          max_unet_rows=args.max_unet_rows, authors_sd2=args.authors_sd2_formulas,
                          compile=args.compile)
     return ScoreStage(model=args.model, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle,
-                      config=config, profile=args.profile, w_norm=args.w_norm, w_cos=args.w_cos)
+                      config=config, profile=args.profile, w_norm=args.w_norm, w_cos=args.w_cos, loras=loras,
+                      model_config=args.model_config)

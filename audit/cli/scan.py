@@ -160,7 +160,7 @@ def print_plan(args: argparse.Namespace) -> int:
 
     from audit.pipeline.plan import format_plan, plan_scan
 
-    plan = plan_scan(args.inputs, args.model, args.unit_rows, args.rate, args.dedup, args.caption_column,
+    plan = plan_scan(args.inputs, args.model_config or args.model, args.unit_rows, args.rate, args.dedup, args.caption_column,
                      args.caption_field)
     print(json.dumps(plan, indent=2) if args.json else safe_lines(format_plan(plan)))
     return 0

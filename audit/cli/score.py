@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.time()
     parts = [stage.process(frame.iloc[i : i + CHUNK]) for i in tqdm(range(0, len(frame), CHUNK), unit="chunk",
                                                                       desc="scoring", disable=len(frame) <= CHUNK)]
-    keys = KeyStage(stage.model)
+    keys = KeyStage(stage.described_by)
     keys.setup()
     scored = rank_frame(with_keys(pd.concat(parts) if parts else stage.process(frame), keys))
     seconds = time.time() - start

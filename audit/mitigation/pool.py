@@ -23,6 +23,7 @@ from audit.mitigation.batches import INPUT_COLUMNS, BatchStore, plan, scan_hash
 from audit.mitigation.results import SECONDS, to_table
 from audit.mitigation.stage import MitigationStage
 from audit.mitigation.target import Target, choose_target
+from audit.model.lora_spec import LoraSpec
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 from audit.scoring.engine import ScoreConfig
@@ -82,8 +83,10 @@ def stage_for_run(summary: dict, options: MitigationOptions, folder: RunFolder) 
         raise ValueError("the scan flagged by rank, not by a threshold: pass --threshold for mitigation")
     target = choose_target(float(threshold), options.target, (p.get("profile") or {}).get("clean_median"))
     config = ScoreConfig(generations=p["generations"], seed=p["seed"], authors_sd2=p["authors_sd2"])
+    loras = tuple(LoraSpec(a["path"], a["scale"]) for a in p.get("adapters", []))
     scoring = ScoreStage(model=p["model"], device=options.device, dtype=p["dtype"], config=config,
-                         allow_pickle=options.allow_pickle, w_norm=p["w_norm"], w_cos=p["w_cos"])
+                         allow_pickle=options.allow_pickle, w_norm=p["w_norm"], w_cos=p["w_cos"], loras=loras,
+                         model_config=p.get("model_config"))
     stage = MitigationStage(scoring, float(threshold), folder.address, target=target.value,
                             max_edits=options.max_edits, max_steps=options.max_steps, lr=options.lr,
                             attribution=options.attribution)

@@ -91,3 +91,27 @@ def local_folder(source: str) -> Path:
     from huggingface_hub import snapshot_download
 
     return Path(snapshot_download(source, local_files_only=True))
+
+
+def adapter_identity(loras: list) -> list[dict]:
+    """Each applied adapter (a LoraSpec) by path, scale and the SHA-256 of its file, in order."""
+    return [{"path": spec.path, "scale": spec.scale, "sha256": content_digest(Path(spec.path))} for spec in loras]
+
+
+def with_adapters(base: str, adapters: list[dict]) -> str:
+    """The fingerprint of a base model with adapters applied: the base's alone when there are none."""
+    if not adapters:
+        return base
+    digest = hashlib.sha256(base.encode())
+    for a in adapters:
+        digest.update(f"\0{a['sha256']}\0{float(a['scale'])!r}".encode())
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def source_fingerprint(source: str, config: str | None) -> str:
+    """A pipeline folder's (or hub id's) fingerprint; a single-file checkpoint's covers its content and its config
+    folder's."""
+    if config is None:
+        return fingerprint(local_folder(source))
+    digest = hashlib.sha256(f"{content_digest(Path(source))}\0{fingerprint(local_folder(config))}".encode())
+    return "sha256:" + digest.hexdigest()[:16]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 import torch
 import transformers
@@ -17,8 +18,11 @@ from transformers import AutoTokenizer
 from audit.model.components import ModelComponents
 from audit.model.conditioning import SDXLConditioning, check_added_width
 from audit.model.families import DISTILLED_PREFIX, SD3_PIPELINE, SDXL_PIPELINE
+from audit.model.lora import apply_loras
+from audit.model.lora_spec import LoraSpec
 from audit.model.sd3 import load_sd3
-from audit.model.source import DEFAULT_MODEL, ModelLoadError, is_local, load_errors
+from audit.model.single_file import load_single_file
+from audit.model.source import DEFAULT_MODEL, ModelLoadError, is_local, is_single_file, load_errors
 
 __all__ = ["DEFAULT_MODEL", "ModelComponents", "ModelLoadError", "is_local", "load_model"]  # re-exported here
 
@@ -72,21 +76,33 @@ def check_supported(source: str, index: dict) -> None:
                              f"{SDXL_PIPELINE} and {SD3_PIPELINE} folders")
 
 
-def load_model(source: str | None = None, device: str = "auto", dtype: str = "auto",
-               allow_pickle: bool = False) -> ModelComponents:
+def load_model(source: str | None = None, device: str = "auto", dtype: str = "auto", allow_pickle: bool = False,
+               loras: Sequence[LoraSpec] = (), fuse: bool = True, config: str | None = None) -> ModelComponents:
     """Load a pipeline's UNet, text encoder, tokenizer and scheduler config (default: the bundled canary).
 
     `dtype` 'auto' resolves by device (`resolve_dtype`). `allow_pickle` permits .bin/.pt weights; without it
-    only safetensors files are accepted.
+    only safetensors files are accepted. `loras` are applied in order (fused into the weights unless not `fuse`).
+    A single-file checkpoint (`source` a .safetensors or .ckpt file) takes its configs, tokenizers and scheduler
+    from `config`, a diffusers pipeline folder or hub id.
     """
     source = source or DEFAULT_MODEL
     dev = resolve_device(device)
     torch_dtype = DTYPES[resolve_dtype(dtype, dev)]
-    local = is_local(source)
-    index = _read_model_index(source, local)
+    single = is_single_file(source)
+    if single and config is None:
+        raise ModelLoadError(f"{source}: a single-file checkpoint needs --model-config, the diffusers folder whose "
+                             "configs describe it")
+    if config is not None and not single:
+        raise ModelLoadError(f"--model-config {config}: only a single-file checkpoint (.safetensors, .ckpt) takes "
+                             f"one, not {source}")
+    described = config if single else source  # where the configs, tokenizers and scheduler come from
+    index = _read_model_index(described, is_local(described))
     pipeline = index.get("_class_name")
-    check_supported(source, index)
+    check_supported(described, index)
     if pipeline == SD3_PIPELINE:
+        if single or loras:
+            raise ModelLoadError(f"{source}: LoRA adapters and single-file checkpoints load for Stable Diffusion "
+                                 f"1.x/2.x and {SDXL_PIPELINE} only, not {SD3_PIPELINE}")
         return load_sd3(source, index, dev, torch_dtype, allow_pickle)
     sdxl = pipeline == SDXL_PIPELINE
     encoders = ("text_encoder", "text_encoder_2") if sdxl else ("text_encoder",)
@@ -98,15 +114,19 @@ def load_model(source: str | None = None, device: str = "auto", dtype: str = "au
         if cls is None:
             raise ModelLoadError(f"{source}: {name} class {index[name][1]!r} is not in transformers")
     safe = None if allow_pickle else True
-    with load_errors(source, allow_pickle):
-        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", use_safetensors=safe,
-                                                    torch_dtype=torch_dtype)
-        text_encoders = [cls.from_pretrained(source, subfolder=name, use_safetensors=safe, dtype=torch_dtype)
-                         for name, cls in zip(encoders, classes)]
-        tokenizers = [AutoTokenizer.from_pretrained(source, subfolder=name.replace("text_encoder", "tokenizer"))
+    if single:
+        unet, text_encoders = load_single_file(source, described, list(zip(encoders, classes)), torch_dtype,
+                                               allow_pickle)
+    with load_errors(described, allow_pickle):
+        if not single:
+            unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", use_safetensors=safe,
+                                                        torch_dtype=torch_dtype)
+            text_encoders = [cls.from_pretrained(source, subfolder=name, use_safetensors=safe, dtype=torch_dtype)
+                             for name, cls in zip(encoders, classes)]
+        tokenizers = [AutoTokenizer.from_pretrained(described, subfolder=name.replace("text_encoder", "tokenizer"))
                       for name in encoders]
-        scheduler_config = dict(DDIMScheduler.load_config(source, subfolder="scheduler"))
-        image_size = _image_size(source, index, unet.config) if sdxl else None
+        scheduler_config = dict(DDIMScheduler.load_config(described, subfolder="scheduler"))
+        image_size = _image_size(described, index, unet.config) if sdxl else None
     added = unet.config.addition_embed_type
     if sdxl and added != "text_time":
         raise ModelLoadError(f"{source}: an SDXL UNet takes 'text_time' added conditioning, this one {added!r}")
@@ -114,6 +134,8 @@ def load_model(source: str | None = None, device: str = "auto", dtype: str = "au
         raise ModelLoadError(f"{source}: the UNet takes {added!r} added conditioning, which only {SDXL_PIPELINE} "
                              "folders ('text_time') are loaded with")
     alphas = DDIMScheduler.from_config(scheduler_config).alphas_cumprod.to(torch.float64)
+    if loras:
+        apply_loras(unet, text_encoders, loras, fuse)
     for module in (unet, *text_encoders):
         module.to(device=dev, dtype=torch_dtype).eval().requires_grad_(False)
     text = None

@@ -31,3 +31,11 @@ def load_errors(source: str, allow_pickle: bool):
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         hint = "" if allow_pickle or "safetensors" not in str(err) else " (only safetensors weights load unless --allow-pickle)"
         raise ModelLoadError(f"{source}: {first}{hint}") from None
+
+
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+
+
+def is_single_file(source: str) -> bool:
+    """True for a single-file checkpoint (a .safetensors or .ckpt file), which needs a config folder beside it."""
+    return source.endswith(SINGLE_FILE_SUFFIXES) and os.path.isfile(source)

@@ -63,7 +63,9 @@ def summary(s: dict) -> str:
     profile = p.get("profile") or {}
     details = [
         ("model", f"{text(shown_model(p))} ({text(p.get('prediction_type'))}, {text(p.get('dtype'))}, "
-                  f"{text(p.get('device'))})"),
+                  f"{text(p.get('device'))}), fingerprint {text(p.get('model_fingerprint'))}"),
+        *[(f"LoRA {i + 1}", f"{text(a['path'])} at scale {a['scale']:g} (sha256 {text(a['sha256'])})")
+          for i, a in enumerate(p.get("adapters", []))],
         ("score", f"{p['w_norm']:.4g} &middot; norm + {p['w_cos']:.4g} &middot; cosine "
                   f"(profile {text(profile.get('name'))}: {text(profile.get('source'))})"),
         ("noise", f"seed {text(p.get('seed'))}, {text(p.get('generations'))} generation(s), timesteps "

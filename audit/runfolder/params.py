@@ -13,11 +13,13 @@ from audit.runfolder.folder import RunFolder
 log = logging.getLogger(__name__)
 SCORE_KEYS = ("model", "model_fingerprint", "prediction_type", "dtype", "seed", "generations", "t_hi", "t_lo",
               "authors_sd2", "w_norm", "w_cos")
+OPTIONAL_KEYS = ("model_config", "adapters")  # a single-file checkpoint's config folder; LoRA adapters
 
 
 def score_params(metadata: dict, caption_column: str | None, caption_field: str | None) -> dict:
     """What must not change between a run and its resumption: score settings and which text is scored."""
-    return {k: metadata[k] for k in SCORE_KEYS} | {"caption_column": caption_column, "caption_field": caption_field}
+    extra = {k: metadata[k] for k in OPTIONAL_KEYS if k in metadata}  # absent for a plain pipeline folder
+    return {k: metadata[k] for k in SCORE_KEYS} | extra | {"caption_column": caption_column, "caption_field": caption_field}
 
 
 STATE = ("done", "failed", "keyed", "scores", "staging", "key_scores")  # what earlier runs of the folder hold

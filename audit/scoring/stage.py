@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from audit import __version__
-from audit.model.fingerprint import fingerprint, local_folder
+from audit.model.fingerprint import adapter_identity, source_fingerprint, with_adapters
+from audit.model.lora_spec import LoraSpec
 from audit.readers.status import OK, combine_status
 from audit.scoring.config import ScoreConfig
 from audit.scoring.profiles import Profile, resolve_profile
@@ -27,6 +28,13 @@ class ScoreStage:
     profile: str | None = None
     w_norm: float | None = None
     w_cos: float | None = None
+    loras: tuple[LoraSpec, ...] = ()  # LoRA adapters applied to the model, in order
+    model_config: str | None = None  # a single-file `model`: the diffusers folder or hub id whose configs describe it
+
+    @property
+    def described_by(self) -> str | None:
+        """The pipeline folder (or hub id) whose configs and tokenizers describe the model (None: the canary)."""
+        return self.model_config or self.model
 
     def setup(self) -> None:
         """Load the model and its noise bank once; resolve the score weights. (torch and diffusers are imported
@@ -34,9 +42,11 @@ class ScoreStage:
         from audit.model.loader import load_model
         from audit.scoring.engine import Scorer
 
-        components = load_model(self.model, self.device, self.dtype, self.allow_pickle)
+        components = load_model(self.model, self.device, self.dtype, self.allow_pickle, self.loras,
+                                config=self.model_config)
         self.scorer = Scorer(components, self.config)
-        self.weights: Profile = resolve_profile(components.source, components.unet.config, self.profile,
+        # a single file's profile is its config folder's, a LoRA's its base model's (until `evaluate` calibrates one)
+        self.weights: Profile = resolve_profile(self.model_config or components.source, components.unet.config, self.profile,
                                                 self.w_norm, self.w_cos, components.pipeline)
 
     def process(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -63,12 +73,16 @@ class ScoreStage:
         return out
 
     def metadata(self) -> dict:
-        """Everything that determines the numbers, for the report's schema metadata."""
+        """Everything that determines the numbers, for the report's schema metadata (`model_config` and `adapters`
+        only for a single-file checkpoint and LoRA adapters: a pipeline folder's metadata is as before)."""
         from audit.model.loader import dtype_name
 
         scorer = self.scorer
+        adapters = adapter_identity(list(self.loras))
         return {"tool": "audit", "version": __version__, "model": scorer.model.source,
-                "model_fingerprint": fingerprint(local_folder(scorer.model.source)),
+                "model_fingerprint": with_adapters(source_fingerprint(scorer.model.source, self.model_config), adapters),
+                **({"model_config": self.model_config} if self.model_config else {}),
+                **({"adapters": adapters} if adapters else {}),
                 "prediction_type": scorer.model.prediction_type, "dtype": dtype_name(scorer.model.dtype),
                 "device": str(scorer.model.device), "batch_size": scorer.batch_size, "seed": self.config.seed,
                 "generations": self.config.generations, "t_hi": scorer.t_hi, "t_lo": scorer.t_lo,

@@ -50,7 +50,7 @@ def key_here(folder: RunFolder, todo: list[Shard], options: ScanOptions, progres
     """Phase 1 over `todo`, unit after unit in this process (keying.key_units on each)."""
     start, rows, expected = time.monotonic(), 0, sum(s.rows or 0 for s in todo)
     for done, shard in enumerate(todo, 1):
-        keyed = key_units(pd.DataFrame([asdict(shard)]), folder.address, options.stage.model, options.caption_column,
+        keyed = key_units(pd.DataFrame([asdict(shard)]), folder.address, options.stage.described_by, options.caption_column,
                           options.caption_field)
         rows += int(keyed["rows"].sum())
         if progress is not None:

@@ -32,7 +32,7 @@ def _key(folder: RunFolder, todo: list[Shard], options: ScanOptions, progress: P
     """Phase 1 over `todo`: read and key each unit into scores/ and keyed/ (or failed/)."""
     ds = ray.data.from_items([asdict(s) for s in todo], override_num_blocks=len(todo))
     ds = ds.map_batches(key_units, batch_size=1, batch_format="pandas", num_cpus=KEY_CPUS,
-                        fn_kwargs={"output": folder.address, "model": options.stage.model,
+                        fn_kwargs={"output": folder.address, "model": options.stage.described_by,
                                    "caption_column": options.caption_column, "caption_field": options.caption_field})
     start, rows, units = time.monotonic(), 0, 0
     expected = sum(s.rows for s in todo) if all(s.rows is not None for s in todo) else None
