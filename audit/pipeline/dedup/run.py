@@ -72,11 +72,12 @@ def _stats(folder: RunFolder, keyed: dict[str, dict], generation_id: str, counts
 
 def _score(folder: RunFolder, counts: Counts, here: bool, host, options: ScanOptions, pool: PoolOptions,
            batch_size: int, progress: ProgressFn | None, usage: PoolUsage) -> tuple[int, float]:
-    """Score the keys of `counts` not scored before: on `host` for a small scan with a pool of at most one actor,
-    else on the pool (`host` is then killed first, to free its resources)."""
-    if here and pool.most == 1:
+    """Score the keys of `counts` not scored before: on `host` (None: gone) for a small scan with a pool of at most
+    one actor, else on the pool (`host` is then killed first, to free its resources)."""
+    if here and pool.most == 1 and host is not None:
         return local.score_on_host(host, local.unscored_here(folder, counts), batch_size, progress, usage)
-    ray.kill(host)
+    if host is not None:
+        ray.kill(host)
     todo = ray.data.from_arrow(local.unscored_here(folder, counts)) if here else unscored_keys(folder, counts)
     return score_keys(folder, todo, options, pool, batch_size, progress, usage)
 
@@ -97,8 +98,9 @@ def score_distinct_keys(folder: RunFolder, shards: list[Shard], options: ScanOpt
         clock.next("keying")
         if local.keyed_here(todo, options.small_scan_rows):
             local.key_here(folder, todo, options, progress)
-        else:  # a large scan scores on the pool: `host` gives its CPU to the keying tasks (a 1-CPU node needs it)
+        else:  # `host` gives its CPU to the keying tasks (a 1-CPU node needs it); the pool then scores
             ray.kill(host)
+            host = None
             _key(folder, todo, options, progress)
     failures = resume.failures(folder, [s.shard_id for s in todo])
     keyed = dict(resume.markers(folder, shards, folder.keyed_ids(), folder.keyed))
