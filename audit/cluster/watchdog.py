@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import _thread
 import logging
+import signal
 import threading
 import time
 
@@ -23,7 +24,10 @@ def free_resources(asks: dict) -> str:
     """`CPU 1.5 of 4, GPU 0 of 1, ...`: what the cluster has free of CPU, GPU and every resource in `asks`."""
     import ray  # not at import: the CLI imports `Stalled` without Ray
 
-    free, total = ray.available_resources(), ray.cluster_resources()
+    try:
+        free, total = ray.available_resources(), ray.cluster_resources()
+    except Exception as err:  # the stop must not depend on the cluster answering
+        return f"unknown ({type(err).__name__})"
     names = dict.fromkeys(["CPU", "GPU", *asks])
     return ", ".join(f"{name} {free.get(name, 0):g} of {total.get(name, 0):g}" for name in names)
 
@@ -37,6 +41,7 @@ class Watchdog:
         self.step: str | None = None
         self.last = time.monotonic()
         self.fired: str | None = None
+        self.restore: signal.Handlers | None = None  # SIGINT's handler before the watchdog's, when it had none
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="audit-watchdog", daemon=True)
 
@@ -51,6 +56,8 @@ class Watchdog:
 
     def __enter__(self) -> "Watchdog":
         if self.timeout > 0 and threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL):  # e.g. a script's background job:
+                self.restore = signal.signal(signal.SIGINT, signal.default_int_handler)  # the interrupt would be lost
             self.thread.start()
         return self
 
@@ -58,6 +65,8 @@ class Watchdog:
         self.stop.set()
         if self.thread.is_alive():
             self.thread.join()
+        if self.restore is not None:
+            signal.signal(signal.SIGINT, self.restore)
         if self.fired is not None and kind is KeyboardInterrupt:
             raise Stalled(self.fired) from None
 

@@ -8,6 +8,8 @@ The first actor of the pool (`HostActor`) gives the stage's run parameters and, 
 """
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import ray
 
@@ -58,6 +60,16 @@ class HostActor:
         return self._scorer()(batch)
 
 
+def _wait_interruptibly(ref, timeout: float | None) -> None:
+    """ray.get(ref, timeout) in waits of a second: a Ctrl-C or the watchdog's interrupt is taken between them (one
+    long get was seen to miss both, in a test worker started in the background)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not ray.wait([ref], timeout=1.0)[0]:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise ray.exceptions.GetTimeoutError(f"not placed within {timeout:g} s")
+    ray.get(ref)
+
+
 def describe_on_pool(stage: ScoreStage, pool: PoolOptions, gpu_wait: float, output: str,
                      watchdog: Watchdog | None = None) -> tuple[dict, object]:
     """The stage's run parameters, computed on the pool's first actor, and that actor (kill it when done).
@@ -75,7 +87,7 @@ def describe_on_pool(stage: ScoreStage, pool: PoolOptions, gpu_wait: float, outp
     try:
         if watchdog is not None and not missing:
             watchdog.watch(PLACING)
-        ray.get(host.placed.remote(), timeout=gpu_wait if missing else None)
+        _wait_interruptibly(host.placed.remote(), gpu_wait if missing else None)
         if watchdog is not None:
             watchdog.rest()
         return ray.get(host.metadata.remote()), host
