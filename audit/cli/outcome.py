@@ -63,7 +63,9 @@ def mitigation_line(m: dict) -> str:
 
 
 def pool_line(pool: dict) -> str:
-    """`pool:     at most 2 actors at once on 2 nodes (elastic pool of up to 8)`."""
+    """`pool:     at most 2 actors at once on 2 nodes (elastic pool of up to 8)`, or that this process scored."""
+    if pool.get("in_driver"):
+        return "pool:     none: a small scan on this machine alone, scored in this process (Ray not started)"
     kind = f"elastic pool of up to {pool['max_actors']:,}" if pool["elastic"] else f"fixed pool of {pool['actors']:,}"
     return (f"pool:     at most {_plural(pool['most_at_once'], 'actor')} at once on "
             f"{_plural(pool['nodes_at_once'], 'node')} ({kind})")
@@ -105,7 +107,7 @@ def final_block(summary: dict, output: str, log_file: str | None, code: int, rea
         lines.append(mitigation_line(summary["mitigation"]))
     lines.append(f"exit {code}:   {reason}")
     if log_file:
-        lines.append(f"Ray log:  {log_file}")
+        lines.append(f"{'log:     ' if summary.get('pool', {}).get('in_driver') else 'Ray log: '} {log_file}")
     lines.append(f"folder:   {child(output, '')} (report/ ranked Parquet, flagged.parquet, summary.json, plots/"
                  + (", mitigations.parquet, embeddings/" if "mitigation" in summary else "") + ")")
     lines.append(f"report:   {child(output, 'report.html')}")  # a URI's query stays at its end

@@ -102,9 +102,9 @@ def register(commands) -> None:
     p.set_defaults(run=run)
 
 
-def options_from_args(args: argparse.Namespace, expanded=None):
+def options_from_args(args: argparse.Namespace, expanded=None, units=None):
     """The `ScanOptions` of parsed arguments (Ray is imported only when a scan runs); `expanded`: the inputs'
-    shards, checked already."""
+    shards, checked already; `units`: those planned into units."""
     from audit.pipeline.options import ScanOptions
 
     return ScanOptions(inputs=args.inputs, output=args.output, stage=stage_from_args(args),
@@ -112,19 +112,23 @@ def options_from_args(args: argparse.Namespace, expanded=None):
                        max_actors=args.max_actors, actor_cpus=args.actor_cpus, address=args.address, threshold=args.threshold,
                        top_k=args.top_k, top_fraction=args.top_fraction, rows_per_file=args.rows_per_file,
                        unit_rows=args.unit_rows, gpu_wait=args.gpu_wait, dedup=args.dedup, expanded=expanded,
-                       small_scan_rows=args.small_scan_rows, stall_timeout=args.stall_timeout)
+                       units=units, small_scan_rows=args.small_scan_rows, stall_timeout=args.stall_timeout)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Scan (and mitigate) in one Ray session, on our console; exit code by `outcome.scan_exit`."""
+    """Scan (and mitigate) in one Ray session (none for a small scan on this machine alone), on our console; exit
+    code by `outcome.scan_exit`."""
     if args.plan:
         return print_plan(args)
     if args.output is None:
         raise ValueError("scan needs --output (or --plan to only plan)")
+    from contextlib import nullcontext
+
     from audit.cli.console import scan_console
     from audit.cluster.connect import connected
     from audit.pipeline.clock import PhaseClock, process_started
     from audit.readers.preflight import checked_inputs
+    from audit.readers.units import plan_units
     from audit.runfolder import storage
     from audit.runfolder.folder import RunFolder
     from audit.runfolder.guard import claim, locked
@@ -132,20 +136,22 @@ def run(args: argparse.Namespace) -> int:
     clock = PhaseClock(args.started or process_started())  # the command's wall time (a program's: imports too)
     folder = RunFolder.at(args.output)
     expanded = checked_inputs(args.inputs, args.caption_column, exclude=folder.root)  # before Ray or any file
-    options = options_from_args(args, expanded)
+    options = options_from_args(args, expanded, plan_units(expanded, args.unit_rows))
     claim(folder)  # before the console writes its log into the folder
     mitigation_failed = False
     with scan_console(args.output, args.verbose) as console:
-        from audit.pipeline.run import finish_timing, run_scan  # inside: what its imports log goes to the log
+        from audit.pipeline.run import finish_timing, in_driver, run_scan  # inside: its imports log to the log
 
+        ray_needed = not in_driver(options, options.units)
         with locked(folder, "scan --mitigate" if args.mitigate else "scan"):  # to the end
-            with connected(args.address):
+            with connected(args.address) if ray_needed else nullcontext():
                 summary = run_scan(options, console.progress, clock)
                 if args.mitigate:
                     clock.next("mitigation")
                     mitigation_failed = bool(mitigate_run(mitigation_options(args, args.output, args.threshold)))
                     summary = folder.summary()  # with the mitigation's counts
-                clock.next("stopping Ray")
+                if ray_needed:
+                    clock.next("stopping Ray")
             summary = finish_timing(folder, summary, clock)
         code, reason = scan_exit(summary, mitigation_failed)
         shown = storage.redact(args.output)  # credentials in the address are never printed

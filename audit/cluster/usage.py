@@ -10,7 +10,9 @@ CALL_COLUMNS = ("actor", "node", "start", "end")
 
 
 def call_record(start: float) -> dict:
-    """Who ran the call that started at `start` (time.time()), where, and until now."""
+    """Who ran the call that started at `start` (time.time()), where, and until now (without Ray: the driver)."""
+    if not ray.is_initialized():
+        return {"actor": "driver", "node": "driver", "start": start, "end": time.time()}
     context = ray.get_runtime_context()
     return {"actor": context.get_actor_id() or "driver", "node": context.get_node_id(), "start": start,
             "end": time.time()}

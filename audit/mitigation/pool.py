@@ -1,4 +1,4 @@
-"""Run mitigation on a scan's flagged rows with its own Ray actor pool (not the scoring pool).
+"""Run mitigation on a scan's flagged rows with its own Ray actor pool (not the scoring pool), or in this process.
 
 Reads `flagged.parquet` and `summary.json` of a run folder and scores with the scan's exact parameters. Each
 distinct flagged caption is mitigated once (a caption flagged 4,000 times is adapted once; its other rows copy
@@ -12,11 +12,13 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import pandas as pd
 import ray.data
 
 from audit.cluster.actors import StageActor
 from audit.cluster.connect import connected
+from audit.cluster.here import one_actor_here
 from audit.cluster.pool import actor_options
 from audit.mitigation.assemble import assemble
 from audit.mitigation.batches import INPUT_COLUMNS, BatchStore, plan, scan_hash
@@ -94,12 +96,21 @@ def stage_for_run(summary: dict, options: MitigationOptions, folder: RunFolder) 
 
 
 def run_batches(options: MitigationOptions, stage: MitigationStage, store: BatchStore, rows: pd.DataFrame) -> None:
-    """Mitigate `rows` (the planned rows of the unfinished batches) on an actor pool; each actor writes its batch
-    files."""
+    """Mitigate `rows` (the planned rows of the unfinished batches) on an actor pool, or in this process when the
+    pool would be one actor on this machine (`one_actor_here`); each batch's results go to its batch file."""
+    batches = [int(b) for b in sorted(rows["batch"].unique())]
+    if one_actor_here(options.address, options.device, options.actors):
+        import torch
+
+        actor = MitigatorActor(stage, torch.get_num_threads(), store, rows)
+        for batch in batches:
+            actor({"batch": np.array([batch])})
+        log.info("mitigated %d batches in this process", len(batches))
+        return
     with connected(options.address):
         pool = actor_options(options.device, options.actors, options.actor_cpus)
         # a batch number per call, made here: no shuffle task waits for a CPU the actors hold (a 1-CPU GPU node)
-        ds = ray.data.from_items([{"batch": int(b)} for b in sorted(rows["batch"].unique())]).map_batches(
+        ds = ray.data.from_items([{"batch": b} for b in batches]).map_batches(
             MitigatorActor, batch_size=1, batch_format="numpy", compute=pool.strategy(), **pool.resources,
             fn_constructor_kwargs={"stage": stage, "torch_threads": pool.torch_threads, "store": store, "rows": rows})
         written = sum(len(b["batch"]) for b in ds.iter_batches(batch_format="numpy"))

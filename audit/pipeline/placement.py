@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import time
 
-import pandas as pd
 import ray
 
 from audit.cluster.pool import PoolOptions
 from audit.cluster.watchdog import Watchdog
-from audit.pipeline.dedup.distinct import KeyScorerActor
+from audit.pipeline.host import HostActor, RemoteHost
 from audit.scoring.stage import ScoreStage
 
 PLACING = "starting the first scoring actor"
@@ -36,30 +35,6 @@ def gpu_shortfall(pool: PoolOptions, cluster: dict) -> str | None:
     return None
 
 
-class HostActor:
-    """A key-scoring actor started before the pipeline; it sets the stage up (loads the model) at its first call,
-    so `placed` answers as soon as Ray has placed it, and an error setting up reaches the driver as raised."""
-
-    def __init__(self, stage: ScoreStage, torch_threads: int, output: str):
-        self.args, self.scorer = (stage, torch_threads, output), None
-
-    def placed(self) -> bool:
-        return True
-
-    def _scorer(self) -> KeyScorerActor:
-        if self.scorer is None:
-            self.scorer = KeyScorerActor(*self.args)
-        return self.scorer
-
-    def metadata(self) -> dict:
-        """The stage's run parameters (`ScoreStage.metadata`), computed where the actor runs."""
-        return self._scorer().stage.metadata()
-
-    def score(self, batch: pd.DataFrame) -> pd.DataFrame:
-        """Score and store the distinct keys of `batch` (`KeyScorerActor.__call__`)."""
-        return self._scorer()(batch)
-
-
 def _wait_interruptibly(ref, timeout: float | None) -> None:
     """ray.get(ref, timeout) in waits of a second: a Ctrl-C or the watchdog's interrupt is taken between them (one
     long get was seen to miss both, in a test worker started in the background)."""
@@ -71,8 +46,8 @@ def _wait_interruptibly(ref, timeout: float | None) -> None:
 
 
 def describe_on_pool(stage: ScoreStage, pool: PoolOptions, gpu_wait: float, output: str,
-                     watchdog: Watchdog | None = None) -> tuple[dict, object]:
-    """The stage's run parameters, computed on the pool's first actor, and that actor (kill it when done).
+                     watchdog: Watchdog | None = None) -> tuple[dict, RemoteHost]:
+    """The stage's run parameters, computed on the pool's first actor, and that actor (stop it when done).
 
     Without the GPUs the pool needs, fail at once, or after `gpu_wait` seconds for an autoscaler to add them;
     with them, `watchdog` watches the actor's placement (not its model loading).
@@ -90,7 +65,7 @@ def describe_on_pool(stage: ScoreStage, pool: PoolOptions, gpu_wait: float, outp
         _wait_interruptibly(host.placed.remote(), gpu_wait if missing else None)
         if watchdog is not None:
             watchdog.rest()
-        return ray.get(host.metadata.remote()), host
+        return ray.get(host.metadata.remote()), RemoteHost(host)
     except ray.exceptions.GetTimeoutError:
         ray.kill(host)
         raise PlacementError(f"{missing}, still after {gpu_wait:g} s ({hint})") from None

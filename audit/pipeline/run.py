@@ -7,11 +7,11 @@ finished shards each time, so it equals that of an uninterrupted run.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from functools import partial
 
-import ray
-
 from audit.cluster.connect import connected
+from audit.cluster.here import one_actor_here
 from audit.cluster.pool import PoolOptions, actor_options
 from audit.cluster.usage import PoolUsage
 from audit.cluster.watchdog import Watchdog
@@ -19,6 +19,7 @@ from audit.pipeline import resume
 from audit.pipeline.clock import PhaseClock
 from audit.pipeline.dedup import local
 from audit.pipeline.dedup.run import score_distinct_keys
+from audit.pipeline.host import LocalHost
 from audit.pipeline.options import ScanOptions, Scored
 from audit.pipeline.placement import describe_on_pool
 from audit.pipeline.stream import score_every_row
@@ -86,29 +87,53 @@ def _watch_phase(watchdog: Watchdog, phase: str) -> None:
         watchdog.rest()
 
 
+def in_driver(options: ScanOptions, shards: list[Shard]) -> bool:
+    """Whether this process scans `shards` alone, Ray never started: a small dedup scan (keyed, counted and
+    joined in the driver) whose pool would be one actor on this machine (`one_actor_here`)."""
+    return (options.dedup and local.keyed_here(shards, options.small_scan_rows)
+            and one_actor_here(options.address, options.stage.device, options.actors, options.max_actors))
+
+
+def planned(options: ScanOptions, exclude: str) -> list[Shard]:
+    """The scan's units: `options.units` when the caller planned them, else those of its checked inputs."""
+    if options.units is not None:
+        return options.units
+    expanded = options.expanded or checked_inputs(options.inputs, options.caption_column, exclude=exclude)
+    return plan_units(expanded, options.unit_rows)
+
+
+def _describe(options: ScanOptions, pool: PoolOptions, here: bool, output: str, watchdog: Watchdog):
+    """The run parameters and the host that computed them: this process, or the pool's first actor."""
+    if here:
+        host = LocalHost(options.stage, output)
+        return host.metadata(), host
+    return describe_on_pool(options.stage, pool, options.gpu_wait, output, watchdog)
+
+
 def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: PhaseClock | None = None) -> dict:
     """Scan `options.inputs` into `options.output`, calling `progress` while scoring; return the summary (also
     written as summary.json). The report is written even when no row could be scored. `clock`: the command's
-    phases so far (default: a clock started now)."""
+    phases so far (default: a clock started now). A small scan on this machine alone runs in this process."""
     clock = clock or PhaseClock()
     folder = RunFolder.at(options.output)
     claim(folder)
-    expanded = options.expanded or checked_inputs(options.inputs, options.caption_column, exclude=folder.root)
-    shards = plan_units(expanded, options.unit_rows)
-    with locked(folder, "scan"), connected(options.address):
-        pool = actor_options(options.stage.device, options.actors, options.actor_cpus, options.max_actors)
+    shards = planned(options, folder.root)
+    here = in_driver(options, shards)
+    with locked(folder, "scan"), nullcontext() if here else connected(options.address):
+        pool = PoolOptions(1, {}, 0) if here else actor_options(options.stage.device, options.actors,
+                                                                options.actor_cpus, options.max_actors)
         if options.dedup and local.keyed_here(shards, options.small_scan_rows):
             local.import_tokenizers_meanwhile()  # this process will key the scan
         usage = PoolUsage()
-        with Watchdog(options.stall_timeout, pool.asks()) as watchdog:
+        with Watchdog(0 if here else options.stall_timeout, pool.asks()) as watchdog:
             clock.listener = partial(_watch_phase, watchdog)
             try:
-                metadata, host = describe_on_pool(options.stage, pool, options.gpu_wait, folder.address, watchdog)
+                metadata, host = _describe(options, pool, here, folder.address, watchdog)
                 try:
                     scored, params, left = _score(folder, shards, options, pool, metadata, host, clock, usage,
                                                   _watched(progress, watchdog))
                 finally:
-                    ray.kill(host)
+                    host.stop()
             finally:
                 clock.listener = None
         clock.next("ranking")
@@ -125,7 +150,7 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: Ph
     summary["flagged_captions"] = folder.count_flagged_captions()
     summary["shards"]["rescored_changed"] = scored.changed
     summary["dedup"] = scored.dedup
-    summary["pool"] = pool.describe() | usage.summary()
+    summary["pool"] = ({"in_driver": True} if here else pool.describe()) | usage.summary()
     log.info("scoring actors over time ([seconds, actors]): %s", summary["pool"]["timeline"])
     summary["scan_id"] = scan_identity(params, markers)
     summary["left_report"] = left

@@ -59,8 +59,8 @@ def score_every_row(folder: RunFolder, shards: list[Shard], options: ScanOptions
                     batch_size: int, host, clock: PhaseClock, usage: PoolUsage,
                     progress: ProgressFn | None = None) -> Scored:
     """`--no-dedup`: score every row of the shards not finished before (or whose input changed since). `host`,
-    the actor that gave the run parameters, is killed first: the pool takes its resources."""
-    ray.kill(host)
+    the actor that gave the run parameters, is stopped first: the pool takes its resources."""
+    host.stop()
     done, changed = resume.still_valid(resume.markers(folder, shards), shards)
     for source in changed:
         log.warning("%s changed (or vanished) since it was scored: scoring it again", source)

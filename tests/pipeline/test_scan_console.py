@@ -42,7 +42,7 @@ def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, 
     assert lines[-1] == f"report:   {out}/report.html" and (out / "report.html").stat().st_size > 1000
     assert done.stdout == "" and not any(noise in done.stderr for noise in RAY_NOISE)
     # a progress line per step (3), counts, (speed), time, (dedup), (pool), exit, log, folder, report
-    assert len(lines) <= 12
+    assert len(lines) <= 12, lines
     phases = next(line for line in lines if line.startswith("time:     ")).removeprefix("time:     ").split(", ")
     assert [p.rsplit(" ", 2)[0] for p in phases][:1] + [p.rsplit(" ", 2)[0] for p in phases][-3:] == [
         "start-up", "ranking", "reports", "stopping Ray"]

@@ -1,8 +1,8 @@
 """Dedup's keying, counting and joining in the driver with pyarrow, for scans of at most
 `ScanOptions.small_scan_rows` rows, where starting Ray Data's tasks and all-to-all steps costs more than the work.
 
-Same files, same numbers as the Ray Data steps (keying.py, distinct.py, fill.py); the keys are scored on the
-actor that computed the run parameters when the pool has one actor, else on the pool.
+Same files, same numbers as the Ray Data steps (keying.py, distinct.py, fill.py); the keys are scored by the
+host that computed the run parameters (an actor, or this process) when the pool has one actor, else on the pool.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from dataclasses import asdict
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import ray
 
 from audit import schemas
 from audit.cluster.usage import PoolUsage
@@ -94,16 +93,15 @@ def fill_here(folder: RunFolder, shard_ids: list[str], counts: pa.Table, generat
 
 def score_on_host(host, todo: pa.Table, batch_size: int, progress: ProgressFn | None, usage: PoolUsage
                   ) -> tuple[int, float]:
-    """Score the keys of `todo` on `host` (placement.HostActor, the model already loaded), in the calls a pool
-    actor would get (counted in `usage`); return how many were scored and the actor's seconds."""
+    """Score the keys of `todo` on `host` (host.RemoteHost or LocalHost, the model already loaded), in the calls a
+    pool actor would get (counted in `usage`); return how many were scored and the host's seconds."""
     frame, step = todo.select(["caption_key", "caption"]).to_pandas(), ACTOR_BATCHES * batch_size
-    calls = [host.score.remote(frame.iloc[i:i + step]) for i in range(0, len(frame), step)]
+    batches = [frame.iloc[i:i + step] for i in range(0, len(frame), step)]
     done, seconds, start = 0, 0.0, time.monotonic()
-    for k, call in enumerate(calls, 1):
-        result = ray.get(call)
+    for k, result in enumerate(host.score_all(batches), 1):
         done, seconds = done + int(result["rows"].sum()), seconds + float(result["seconds"].sum())
         usage.add_calls(result)
         if progress is not None:
-            progress(Progress(done, len(frame), time.monotonic() - start, seconds, final=k == len(calls),
+            progress(Progress(done, len(frame), time.monotonic() - start, seconds, final=k == len(batches),
                               stage="scoring distinct captions"))
     return done, seconds

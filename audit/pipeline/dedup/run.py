@@ -7,7 +7,6 @@ from dataclasses import asdict
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import ray
 import ray.data
 
 from audit.cluster.pool import PoolOptions
@@ -73,11 +72,11 @@ def _stats(folder: RunFolder, keyed: dict[str, dict], generation_id: str, counts
 def _score(folder: RunFolder, counts: Counts, here: bool, host, options: ScanOptions, pool: PoolOptions,
            batch_size: int, progress: ProgressFn | None, usage: PoolUsage) -> tuple[int, float]:
     """Score the keys of `counts` not scored before: on `host` (None: gone) for a small scan with a pool of at most
-    one actor, else on the pool (`host` is then killed first, to free its resources)."""
+    one actor, else on the pool (`host` is then stopped first, to free its resources)."""
     if here and pool.most == 1 and host is not None:
         return local.score_on_host(host, local.unscored_here(folder, counts), batch_size, progress, usage)
     if host is not None:
-        ray.kill(host)
+        host.stop()
     todo = ray.data.from_arrow(local.unscored_here(folder, counts)) if here else unscored_keys(folder, counts)
     return score_keys(folder, todo, options, pool, batch_size, progress, usage)
 
@@ -87,7 +86,7 @@ def score_distinct_keys(folder: RunFolder, shards: list[Shard], options: ScanOpt
                         progress: ProgressFn | None = None) -> Scored:
     """Key the shards not keyed before (or whose input changed), score each distinct key of the scan once, and
     fill every unit whose dup_counts are not those of this scan's keys. `host`: the pool's first actor
-    (placement.HostActor)."""
+    (host.RemoteHost), or this process (host.LocalHost)."""
     keyed_before, changed = resume.still_valid(resume.markers(folder, shards, folder.keyed_ids(), folder.keyed),
                                                shards)
     for source in changed:
@@ -99,7 +98,7 @@ def score_distinct_keys(folder: RunFolder, shards: list[Shard], options: ScanOpt
         if local.keyed_here(todo, options.small_scan_rows):
             local.key_here(folder, todo, options, progress)
         else:  # `host` gives its CPU to the keying tasks (a 1-CPU node needs it); the pool then scores
-            ray.kill(host)
+            host.stop()
             host = None
             _key(folder, todo, options, progress)
     failures = resume.failures(folder, [s.shard_id for s in todo])
