@@ -45,8 +45,8 @@ def score_captions(captions: Sequence[object], stage: ScoreStage | None = None) 
 
 
 def scan(inputs: Sequence[str], output: str, stage: ScoreStage | None = None, **options) -> dict:
-    """Run `scan` (on RAY_ADDRESS or a private local Ray) and return its summary; `options`: ScanOptions fields.
-    Ray's own output goes to the run's logs/scan.log."""
+    """Run `scan` (on RAY_ADDRESS or a private local Ray; a small scan on this machine alone in this process) and
+    return its summary; `options`: ScanOptions fields. Ray's own output goes to the run's logs/scan.log."""
     from audit.cluster.logs import ray_output_in_log
     from audit.lines import SafeLines
     from audit.pipeline.options import ScanOptions

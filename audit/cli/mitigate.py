@@ -38,7 +38,8 @@ Exit codes: 0 every flagged row mitigated; 1 some rows failed (status in mitigat
 def add_mitigation_options(parser: argparse.ArgumentParser, notes: str = "see `mitigate --help`") -> None:
     g = parser.add_argument_group("mitigation")
     g.add_argument("--mitigation-actors", type=at_least(1), default=None,
-                   help="actors of the mitigation pool (default: one per GPU, else 1)")
+                   help="actors of the mitigation pool (default: one per GPU, else 1; when that is one actor on this "
+                        "machine and no --address is named, no pool: this process mitigates)")
     g.add_argument("--attribution", choices=ATTRIBUTIONS, default=ATTRIBUTIONS[0],
                    help=f"how trigger words are measured (default leave-one-out; {notes})")
     g.add_argument("--max-edits", type=at_least(0), default=3, help="most words a rewrite may drop (default 3)")

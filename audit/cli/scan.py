@@ -1,4 +1,5 @@
-"""`scan`: score sharded caption sets on a Ray cluster (or a local Ray) into a ranked, resumable report."""
+"""`scan`: score sharded caption sets on a Ray cluster (a local Ray; none for a small one) into a ranked, resumable
+report."""
 from __future__ import annotations
 
 import argparse
@@ -32,6 +33,10 @@ resume: finished shards are skipped.
 memory: the driver keeps per-shard bookkeeping only, never rows (except a scan of at most --small-scan-rows
 rows, which it keys, counts, joins and ranks itself); the ranking is a range-partitioned sort in Ray tasks (one
 per shard, then one per report file of about --rows-per-file rows).
+
+small scans: when such a scan's pool would be one actor on this machine (no --address or RAY_ADDRESS, no
+--actors or --max-actors, at most one GPU here, or --device cpu), Ray is not started: this process loads the
+model, scores (and mitigates, with --mitigate); the console's pool line says so.
 
 console: one progress line (rows, rows/s, ETA), then counts, speed (captions/s the model scored per actor,
 rows/s end to end), the time of each phase (summary.json: timing.phases, adding up to the wall time), where

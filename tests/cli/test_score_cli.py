@@ -58,17 +58,17 @@ def test_scores_are_combined_with_profile_weights(tiny_eps, tmp_path):
     ("txt", ["-i", "{d}/c.txt", "--model", "{d}/no-such-model"], "no such model folder"),
     ("txt", ["-i", "{d}/c.txt", "--profile", "{d}/nope.json"], "profile file not found"),
 ])
-def test_bad_input_gives_one_line_error(tmp_path, setup, args, message):
+def test_bad_input_gives_one_line_error(tmp_path, capsys, setup, args, message):
     if setup == "broken":
         (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
     elif setup == "nocol":
         pq.write_table(pa.table({"url": ["u"]}), tmp_path / "nocol.parquet")
     elif setup == "txt":
         (tmp_path / "c.txt").write_text("a caption\n")
-    result = run_cli("score", *[a.format(d=tmp_path) for a in args], "-o", str(tmp_path / "o.parquet"))
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    code = main(["score", *[a.format(d=tmp_path) for a in args], "-o", str(tmp_path / "o.parquet")])
+    stderr = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0]
 
 

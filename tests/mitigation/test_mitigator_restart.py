@@ -25,7 +25,8 @@ def test_killed_mitigation_actor_is_restarted_and_every_row_mitigated(ray_with_s
     assert main(["scan", str(tmp_path / "in.parquet"), "-o", str(run), "--threshold", "0.3"]) == 0
     n_flagged = len(pd.read_parquet(run / "flagged.parquet"))
     result = {}
-    job = threading.Thread(target=lambda: result.update(code=main(["mitigate", str(run), "--max-steps", "60"])))
+    job = threading.Thread(target=lambda: result.update(code=main(["mitigate", str(run), "--max-steps", "60",
+                                                                  "--mitigation-actors", "1"])))
     job.start()
     deadline = time.monotonic() + 240
     victims = []

@@ -42,6 +42,8 @@ def test_scan_with_mitigation_writes_results_for_flagged_rows_only(tmp_path):
     assert (out["status"] == "ok").all()
     summary = json.loads((run / "summary.json").read_text())
     assert summary["mitigation"]["flagged"] == len(flagged) and summary["mitigation"]["ok"] == len(out)
+    assert summary["pool"]["in_driver"]  # a small scan here alone: scan and mitigation in one process, no Ray
+    assert "in this process" in (run / "logs" / "scan.log").read_text() and "Ray log:" not in result.stderr
     first = out[out["same_as"].isna()]
     assert summary["mitigation"]["distinct_captions"] == len(first) == out["caption"].nunique() == len(flagged) - 3
     copies = out[out["same_as"].notna()].merge(first, left_on="same_as", right_on="row_id", suffixes=("", "_first"))

@@ -136,7 +136,7 @@ def test_rerun_scores_nothing_and_a_new_input_only_its_new_keys(runs, tiny_eps, 
     ok = rows[rows["status"] == "ok"]
     assert ok["dup_count"].tolist() == token_counts(tiny_eps, ok).tolist()
     assert ok.loc[ok["caption"] == caption(0), "dup_count"].iloc[0] == 3 * 2 + 1
-    fresh = scan(tiny_eps, tmp_path / "fresh", [*files, inputs / "more.txt"], *where)
+    fresh = scan(tiny_eps, tmp_path / "fresh", [*files, inputs / "more.txt"])  # in the driver: the same report
     assert fresh["dedup"]["distinct_keys"] == more["dedup"]["distinct_keys"]
     pd.testing.assert_frame_equal(rows, report(tmp_path / "fresh"))
 

@@ -85,3 +85,21 @@ def test_help_documents_every_exit_code(capsys):
         main(["scan", "--help"])
     text = capsys.readouterr().out
     assert all(f"  {code} " in text or f"codes: {code} " in text for code in range(6)) and "logs/scan.log" in text
+
+
+def test_a_small_scan_on_this_machine_alone_starts_no_ray(tiny_eps, tmp_path):
+    given = tmp_path / "in.txt"
+    given.write_text("a red cat\na blue dog\na red cat\n")
+    out = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"AUDIT_TORCH_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "audit", "scan", str(given), "-o", str(out), "--model", str(tiny_eps),
+                           "--top-k", "1"], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == EXIT_OK, done.stderr
+    lines = done.stderr.splitlines()
+    assert "pool:     none: a small scan on this machine alone, scored in this process (Ray not started)" in lines
+    assert f"log:      {out}/logs/scan.log" in lines and not any(line.startswith("Ray log:") for line in lines)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pool"]["in_driver"] and summary["pool"]["actors_seen"] == 1 and summary["dedup"]["steps_in_driver"]
+    assert "stopping Ray" not in summary["timing"]["phases"] and summary["dedup"]["distinct_keys"] == 2
+    assert "Ray" not in (out / "logs" / "scan.log").read_text()  # neither started nor joined
+    assert pd.read_parquet(out / "report").sort_values("row_id")["dup_count"].tolist() == [2, 1, 2]
