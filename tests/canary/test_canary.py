@@ -77,9 +77,19 @@ def test_calibrated_combined_score_meets_the_detection_bar(canary):
     memorized, clean = lines(canary, "memorized.txt"), lines(canary, "clean.txt")
     result = Scorer(load_model(str(canary), device="cpu"), ScoreConfig(generations=1, seed=51)).score(memorized + clean)
     scores = combine(np.array(result["norm"]), np.array(result["cosine"]), load_profile(canary / "audit_profile.json"))
-    metrics = detection_metrics(np.array([1] * len(memorized) + [0] * len(clean)), scores)
+    labels = np.array([1] * len(memorized) + [0] * len(clean))
+    metrics = detection_metrics(labels, scores)
     assert metrics["auc"] >= 0.99 and metrics["tpr@1%fpr"] >= 0.85
-    assert metrics["auc"] == pytest.approx(summary(canary)["detection_n1"]["fitted"]["auc"], abs=1e-6)
+    reported = summary(canary)["detection_n1"]
+    assert metrics["auc"] == pytest.approx(reported["fitted"]["auc"], abs=1e-6)
+    for term in ("norm", "cosine"):  # each term alone, as the README reports it
+        assert detection_metrics(labels, np.array(result[term])) == pytest.approx(reported[term], abs=1e-6)
+
+
+def test_readme_reports_each_term_alone(canary):
+    reported, readme = summary(canary)["detection_n1"], (canary / "README.md").read_text()
+    for name, term in (("norm alone (Wen et al.)", "norm"), ("cosine alone", "cosine")):
+        assert f"| {name} | {reported[term]['auc']:.3f} | {reported[term]['tpr@1%fpr']:.3f} |" in readme
 
 
 def test_evaluate_on_the_canary_meets_the_detection_bar(canary, tmp_path):
