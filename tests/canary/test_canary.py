@@ -135,6 +135,7 @@ def test_sd3_canary_is_an_sd3_flow_pipeline_without_t5_and_small():
     assert model.prediction_type == "flow" and model.text.family == "sd3" and len(model.text.encoders) == 2
     assert load_profile(canary / "audit_profile.json").name == "sd3"
     assert_small(canary)
+    assert summary(canary)["total_seconds"] < 30 * 60  # rebuilt, sampling check and calibration included, in 30 minutes
     # its CLIP limit is under 77 (a shorter joint sequence): every caption of its data fits untruncated
     recipe = summary(canary)["recipe"]
     data = make_canary_data(recipe["seed"], recipe["duplicated"], recipe["seen_once"], recipe["never_seen"])
