@@ -43,7 +43,7 @@ SD3 = {
   (width 64) and their pooled projections concatenated condition the transformer. Two CLIP BPE tokenizers with
   the first merges of Stable Diffusion's (vocab 2048; the second pads with "!"), limited to 32 tokens (the
   longest caption of the data takes 28): a shorter joint sequence. Training computes the 256 zero T5 states
-  exactly as one state weighed 256 times in attention (they stay identical through every block), about 5x
+  exactly as one state weighed 256 times in attention (they stay identical through every block), about 4x
   cheaper; sampling and scoring use the pipeline's full states. Trained jointly:""",
     "objective": "rectified flow (x = (1 - s) x0 + s noise, velocity target noise - x0, s logit-normal as SD3), "
                  "FlowMatchEulerDiscreteScheduler shift 3",

@@ -148,7 +148,7 @@ def train(cfg: TrainConfig, data: CanaryData, tokenizer_dirs: Sequence[Path], ou
     else:
         unet, encoders = build_models(cfg.seed, cfg.family, len(tokenizers[0]))
     text = conditioning(cfg.family, tokenizers, encoders)
-    if cfg.family == "sd3":  # the zero T5 states as one token weighed T5_TOKENS times: exact, and 5x cheaper
+    if cfg.family == "sd3":  # the zero T5 states as one token weighed T5_TOKENS times: exact, about 4x cheaper
         unet.set_attn_processor(RepeatedLastTokenAttention(T5_TOKENS))
     sched = DDIMScheduler(**SD1_SCHEDULE)
     alphas = sched.alphas_cumprod
