@@ -15,8 +15,14 @@ from diffusers import DDIMScheduler, UNet2DConditionModel
 from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from audit.canary.data import RESOLUTION, CanaryData, fresh_texture, scene
-from audit.canary.flow import (JOINT_WIDTH, RepeatedLastTokenAttention, build_sd3_models, compact_t5, flow_noising,
-                               save_sd3_pipeline)
+from audit.canary.flow import (
+    JOINT_WIDTH,
+    RepeatedLastTokenAttention,
+    build_sd3_models,
+    compact_t5,
+    flow_noising,
+    save_sd3_pipeline,
+)
 from audit.canary.lora import save_lora, with_lora
 from audit.model.conditioning import SDXLConditioning, TextConditioning
 from audit.model.families import SDXL_PIPELINE, T5_TOKENS

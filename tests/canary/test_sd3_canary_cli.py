@@ -57,12 +57,7 @@ def test_scan_with_mitigation_and_report_on_the_sd3_canary(tmp_path):
     assert (out["status"] == "ok").all() and out["row_id"].tolist() == flagged["row_id"].tolist()
     assert (out["embedding_score"] < out["original_score"]).all()
     saved = load_file(run / out["embedding_file"].iloc[0])
-    limit = load_model_limit()
+    limit = json.loads((CANARY_SD3 / "tokenizer/tokenizer_config.json").read_text())["model_max_length"]
     assert saved["prompt_embeds"].shape == (1, limit + T5_TOKENS, 64) and saved["pooled_prompt_embeds"].shape == (1, 64)
     assert json.loads((run / "summary.json").read_text())["score_parameters"]["profile"]["name"] == "sd3"
     assert "embedding" in (run / "report.html").read_text()
-
-
-def load_model_limit() -> int:
-    """The canary's CLIP token limit, from its tokenizer's config."""
-    return json.loads((CANARY_SD3 / "tokenizer/tokenizer_config.json").read_text())["model_max_length"]
