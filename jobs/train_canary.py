@@ -30,7 +30,7 @@ FAMILIES = {"sd": "audit/assets/canary", "sdxl": "audit/assets/canary_sdxl", "sd
 LORA_OUT, LORA_DATA_OFFSET, LORA_STEPS, LORA_DUPLICATED, LORA_LR = "audit/assets/canary_lora", 1000, 1000, 100, 4e-3
 LORA_DUPLICATE_FRACTION, LORA_FRESH_FRACTION = 0.6, 0.25  # more repeats than the base canary: a LoRA learns slower
 SDXL_VOCAB = 2048  # the SDXL and SD3 canaries' tokenizers keep the first merges: small token tables keep it under 10 MB
-SD3_BATCH = 32  # the transformer attends over 77 + 256 text tokens: batch 128 took 4.7 s a step here, batch 32 1.1 s
+SD3_TOKENS = 32  # the SD3 canary's CLIP token limit: its longest caption takes 28 tokens; 77 doubled a step's time
 ALLOCATOR_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000", "MALLOC_TOP_PAD_": "1000000000"}
 
 
@@ -77,8 +77,9 @@ def train_into(args: argparse.Namespace, cfg, data, out: Path) -> dict:
         elif args.family in ("sdxl", "sd3"):  # two tokenizers share a vocabulary; the second pads with "!"
             merges = Path(args.bpe_merges) if args.bpe_merges else Path(DEFAULT_MODEL) / "tokenizer" / "merges.txt"
             tokenizers.append(tmp / "tokenizer_2")
+            max_length = SD3_TOKENS if args.family == "sd3" else 77
             for folder, pad in zip(tokenizers, ("<|endoftext|>", "!")):
-                write_clip_tokenizer(merges, folder, SDXL_VOCAB, pad)
+                write_clip_tokenizer(merges, folder, SDXL_VOCAB, pad, max_length)
         else:
             merges = Path(args.bpe_merges) if args.bpe_merges else fetch_merges_gz(tmp / "bpe.txt.gz")
             write_clip_tokenizer(merges, tmp / "tokenizer")
@@ -117,8 +118,7 @@ def main() -> int:
                           lora_rank=LORA_RANK, lr=LORA_LR, duplicate_fraction=LORA_DUPLICATE_FRACTION,
                           fresh_fraction=LORA_FRESH_FRACTION)
     else:
-        batch = SD3_BATCH if args.family == "sd3" else defaults.batch_size
-        cfg = TrainConfig(seed=args.seed, steps=args.steps or defaults.steps, family=args.family, batch_size=batch)
+        cfg = TrainConfig(seed=args.seed, steps=args.steps or defaults.steps, family=args.family)
     cfg.checkpoint_every = cfg.steps
     out = Path(args.out or (LORA_OUT if args.lora else FAMILIES[args.family]))
     sample_out = args.sample_out

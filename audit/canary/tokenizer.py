@@ -40,12 +40,14 @@ def fetch_merges_gz(dest: Path) -> Path:
     return dest
 
 
-def write_clip_tokenizer(merges_file: Path, out_dir: Path, vocab_size: int = 49408, pad_token: str = EOS) -> None:
-    """Write vocab.json, merges.txt and configs of a CLIP BPE tokenizer (77 tokens) from a merges file.
+def write_clip_tokenizer(merges_file: Path, out_dir: Path, vocab_size: int = 49408, pad_token: str = EOS,
+                         max_length: int = 77) -> None:
+    """Write vocab.json, merges.txt and configs of a CLIP BPE tokenizer (`max_length` tokens) from a merges file.
 
     `merges_file` is CLIP's gzipped merges or a tokenizer's merges.txt (both: one header line, then merges).
     The default is SD's tokenizer; a smaller `vocab_size` keeps only the first merges (every text still
-    tokenizes: all byte symbols stay), and `pad_token` "!" is SDXL's second tokenizer's padding.
+    tokenizes: all byte symbols stay), and `pad_token` "!" is SDXL's second tokenizer's padding. A `max_length`
+    under CLIP's 77 makes every caption's states shorter (the scorer truncates to the tokenizer's limit).
     """
     raw = Path(merges_file).read_bytes()
     lines = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode("utf-8").split("\n")
@@ -62,7 +64,7 @@ def write_clip_tokenizer(merges_file: Path, out_dir: Path, vocab_size: int = 494
     (out_dir / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
     config = {
         "tokenizer_class": "CLIPTokenizer",
-        "model_max_length": 77,
+        "model_max_length": max_length,
         "bos_token": BOS,
         "eos_token": EOS,
         "unk_token": EOS,

@@ -15,10 +15,17 @@ from diffusers import DDIMScheduler, UNet2DConditionModel
 from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from audit.canary.data import RESOLUTION, CanaryData, fresh_texture, scene
-from audit.canary.flow import JOINT_WIDTH, build_sd3_models, flow_noising, save_sd3_pipeline
+from audit.canary.flow import (
+    JOINT_WIDTH,
+    RepeatedLastTokenAttention,
+    build_sd3_models,
+    compact_t5,
+    flow_noising,
+    save_sd3_pipeline,
+)
 from audit.canary.lora import save_lora, with_lora
 from audit.model.conditioning import SDXLConditioning, TextConditioning
-from audit.model.families import SDXL_PIPELINE
+from audit.model.families import SDXL_PIPELINE, T5_TOKENS
 from audit.model.sd3_conditioning import SD3Conditioning
 
 log = logging.getLogger(__name__)
@@ -147,6 +154,8 @@ def train(cfg: TrainConfig, data: CanaryData, tokenizer_dirs: Sequence[Path], ou
     else:
         unet, encoders = build_models(cfg.seed, cfg.family, len(tokenizers[0]))
     text = conditioning(cfg.family, tokenizers, encoders)
+    if cfg.family == "sd3":  # the zero T5 states as one token weighed T5_TOKENS times: exact, about 4x cheaper
+        unet.set_attn_processor(RepeatedLastTokenAttention(T5_TOKENS))
     sched = DDIMScheduler(**SD1_SCHEDULE)
     alphas = sched.alphas_cumprod
     encode = lambda caps: text.tokenize(caps)[0]
@@ -183,13 +192,14 @@ def train(cfg: TrainConfig, data: CanaryData, tokenizer_dirs: Sequence[Path], ou
         drop = torch.rand(len(batch), generator=gen) < cfg.caption_dropout
         tok[drop] = empty_ids
         noise = torch.randn(x0.shape, generator=gen)
+        states = text.encode(tok)
         if cfg.family == "sd3":
             xt, t, target = flow_noising(x0, noise, gen)
+            states = compact_t5(states)
         else:
             t = torch.randint(0, 1000, (len(batch),), generator=gen)
             a = alphas[t].view(-1, 1, 1, 1)
             xt, target = a.sqrt() * x0 + (1 - a).sqrt() * noise, noise
-        states = text.encode(tok)
         if text.zeros_for_empty:  # the empty prompt is all zeros at inference: train it so
             states = states.apply(lambda s: s * (~drop).view(-1, *[1] * (s.dim() - 1)))
         loss = F.mse_loss(states.denoise(unet, xt, t), target)

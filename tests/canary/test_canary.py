@@ -1,5 +1,5 @@
-"""The bundled canaries (SD-shaped and SDXL-shaped): labelled sets, memorization verified by sampling, detection
-quality at n = 1."""
+"""The bundled canaries (SD-shaped, SDXL-shaped and SD3-shaped flow matching): labelled sets, memorization verified
+by sampling, detection quality at n = 1."""
 import json
 import subprocess
 import sys
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from audit.canary.data import make_canary_data, reference_images
+from audit.canary.data import make_canary_data, reference_images, scene
 from audit.canary.verify import nearest_training_image, sample_captions
 from audit.evaluation.metrics import detection_metrics
 from audit.model.loader import DEFAULT_MODEL, load_model
@@ -17,7 +17,8 @@ from audit.scoring.engine import ScoreConfig, Scorer
 from audit.scoring.profiles import load_profile
 from audit.scoring.terms import combine
 
-CANARIES = {"sd": Path(DEFAULT_MODEL), "sdxl": Path(DEFAULT_MODEL).parent / "canary_sdxl"}
+CANARIES = {"sd": Path(DEFAULT_MODEL), "sdxl": Path(DEFAULT_MODEL).parent / "canary_sdxl",
+            "sd3": Path(DEFAULT_MODEL).parent / "canary_sd3"}
 
 
 @pytest.fixture(params=list(CANARIES))
@@ -54,7 +55,7 @@ def test_readme_states_the_sampling_check(canary):
 
 
 def test_sampling_reproduces_memorized_images_and_not_others(canary):
-    """Re-run the check live on a subset: DDIM 50 steps, guidance 7.5, the README's independent seed."""
+    """Re-run the check live on a subset: DDIM 50 steps (flow: Euler 28), guidance 7.5, the README's independent seed."""
     recipe = summary(canary)["recipe"]
     seed = recipe["seed"]
     data = make_canary_data(seed, recipe["duplicated"], recipe["seen_once"], recipe["never_seen"])
@@ -76,9 +77,19 @@ def test_calibrated_combined_score_meets_the_detection_bar(canary):
     memorized, clean = lines(canary, "memorized.txt"), lines(canary, "clean.txt")
     result = Scorer(load_model(str(canary), device="cpu"), ScoreConfig(generations=1, seed=51)).score(memorized + clean)
     scores = combine(np.array(result["norm"]), np.array(result["cosine"]), load_profile(canary / "audit_profile.json"))
-    metrics = detection_metrics(np.array([1] * len(memorized) + [0] * len(clean)), scores)
+    labels = np.array([1] * len(memorized) + [0] * len(clean))
+    metrics = detection_metrics(labels, scores)
     assert metrics["auc"] >= 0.99 and metrics["tpr@1%fpr"] >= 0.85
-    assert metrics["auc"] == pytest.approx(summary(canary)["detection_n1"]["fitted"]["auc"], abs=1e-6)
+    reported = summary(canary)["detection_n1"]
+    assert metrics["auc"] == pytest.approx(reported["fitted"]["auc"], abs=1e-6)
+    for term in ("norm", "cosine"):  # each term alone, as the README reports it
+        assert detection_metrics(labels, np.array(result[term])) == pytest.approx(reported[term], abs=1e-6)
+
+
+def test_readme_reports_each_term_alone(canary):
+    reported, readme = summary(canary)["detection_n1"], (canary / "README.md").read_text()
+    for name, term in (("norm alone (Wen et al.)", "norm"), ("cosine alone", "cosine")):
+        assert f"| {name} | {reported[term]['auc']:.3f} | {reported[term]['tpr@1%fpr']:.3f} |" in readme
 
 
 def test_evaluate_on_the_canary_meets_the_detection_bar(canary, tmp_path):
@@ -101,14 +112,37 @@ def test_evaluate_on_the_canary_meets_the_detection_bar(canary, tmp_path):
     assert "TPR@1%" in result.stdout and "cosine alone" in result.stdout
 
 
+def assert_small(canary: Path) -> None:
+    assert sum(f.stat().st_size for f in canary.rglob("*") if f.is_file()) <= 10 * 2**20
+    assert not list(canary.rglob("*.bin")) and not list(canary.rglob("*.pt"))
+    assert not list(canary.glob("step-*"))
+
+
 def test_sdxl_canary_is_sdxl_shaped_and_small():
     canary = CANARIES["sdxl"]
     index = json.loads((canary / "model_index.json").read_text())
     assert index["_class_name"] == "StableDiffusionXLPipeline" and index["force_zeros_for_empty_prompt"] is True
     assert json.loads((canary / "unet/config.json").read_text())["addition_embed_type"] == "text_time"
     assert load_profile(canary / "audit_profile.json").name == "sdxl"
-    assert sum(f.stat().st_size for f in canary.rglob("*") if f.is_file()) <= 10 * 2**20
-    assert not list(canary.rglob("*.bin")) and not list(canary.rglob("*.pt"))
+    assert_small(canary)
+
+
+def test_sd3_canary_is_an_sd3_flow_pipeline_without_t5_and_small():
+    canary = CANARIES["sd3"]
+    index = json.loads((canary / "model_index.json").read_text())
+    assert index["_class_name"] == "StableDiffusion3Pipeline" and index["text_encoder_3"] == [None, None]
+    model = load_model(str(canary), device="cpu")
+    assert model.prediction_type == "flow" and model.text.family == "sd3" and len(model.text.encoders) == 2
+    assert load_profile(canary / "audit_profile.json").name == "sd3"
+    assert_small(canary)
+    assert summary(canary)["total_seconds"] < 30 * 60  # rebuilt, sampling check and calibration included, in 30 minutes
+    # its CLIP limit is under 77 (a shorter joint sequence): every caption of its data fits untruncated
+    recipe = summary(canary)["recipe"]
+    data = make_canary_data(recipe["seed"], recipe["duplicated"], recipe["seen_once"], recipe["never_seen"])
+    captions = [p.caption for p in data.duplicated + data.seen_once + data.never_seen]
+    captions += [scene(i, recipe["seed"])[0] for i in range(2000)]
+    counts = model.text.tokenize(captions)[1]
+    assert model.text.max_length < 77 and max(counts) <= model.text.max_length
 
 
 @pytest.mark.parametrize("family", list(CANARIES))
@@ -116,7 +150,7 @@ def test_training_runs_and_saves_a_loadable_pixel_space_pipeline(family, tmp_pat
     from audit.canary.train import TrainConfig, train
 
     canary = CANARIES[family]
-    tokenizers = [canary / "tokenizer"] + ([canary / "tokenizer_2"] if family == "sdxl" else [])
+    tokenizers = [canary / "tokenizer"] + ([canary / "tokenizer_2"] if family != "sd" else [])
     data = make_canary_data(3, 4, 4, 2)
     stats = train(TrainConfig(seed=3, steps=2, batch_size=16, duplicated=4, family=family), data, tokenizers, tmp_path)
     assert stats["repeats_per_duplicated_pair"] == 4  # 50% of 32 samples over 4 pairs

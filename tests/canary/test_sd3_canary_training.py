@@ -38,3 +38,31 @@ def test_training_saves_a_loadable_sd3_pipeline_that_samples(tmp_path):
     samples = sample_captions(model, ["a caption", "another"], [0, 1])
     assert samples.shape == (2, 2, 3, 8, 8) and torch.isfinite(samples).all()
     assert not torch.allclose(samples[0, 0], samples[0, 1])  # the caption changes the sample
+
+
+def test_one_zero_t5_token_weighed_as_all_gives_the_full_states_outputs_and_gradients():
+    """Training's shortcut (one zero T5 state with RepeatedLastTokenAttention) computes what the pipeline's 256 zero
+    states give: the same velocity and the same parameter gradients."""
+    from audit.canary.flow import RepeatedLastTokenAttention, compact_t5
+    from audit.canary.train import build_models
+    from audit.model.conditioning import TextStates
+    from audit.model.families import T5_TOKENS
+
+    transformer, _ = build_models(0, "sd3", 2048)
+    x, t = torch.randn(3, 3, 8, 8), torch.tensor([1000.0, 500.0, 20.0])
+    tokens = torch.cat([torch.randn(3, 32, 64), torch.zeros(3, T5_TOKENS, 64)], dim=1)
+    states = TextStates(tokens, torch.randn(3, 64), mmdit=True)
+    runs = []
+    for compact in (False, True):
+        transformer.zero_grad()
+        if compact:
+            transformer.set_attn_processor(RepeatedLastTokenAttention(T5_TOKENS))
+        run_states = compact_t5(states) if compact else states
+        out = run_states.denoise(transformer, x, t)
+        out.square().mean().backward()
+        runs.append((out.detach(), [p.grad.clone() for p in transformer.parameters() if p.grad is not None]))
+    assert compact_t5(states).tokens.shape[1] == 33
+    (full, full_grads), (short, short_grads) = runs
+    assert torch.allclose(full, short, atol=1e-5)
+    assert len(full_grads) == len(short_grads) and all(
+        torch.allclose(a, b, atol=1e-5, rtol=1e-4) for a, b in zip(full_grads, short_grads))

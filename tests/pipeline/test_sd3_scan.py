@@ -20,7 +20,8 @@ from audit.scoring.engine import ScoreConfig, Scorer
 CAPTIONS = [caption(i % 12) for i in range(30)] + ["A red cat", "a red cat", "a red cat", ""]
 
 
-def test_score_scan_resume_report_and_plan(local_ray, tiny_sd3, tmp_path, caplog, capsys):
+def test_score_scan_resume_report_and_plan(local_ray, tiny_sd3, tmp_path, caplog, capsys, monkeypatch):
+    monkeypatch.setattr("audit.scoring.profiles._warned", set())  # the session's tiny_sd3 may have warned already
     expected = Scorer(load_model(str(tiny_sd3), device="cpu"), ScoreConfig()).score(CAPTIONS)
     assert expected["norm"][-4] != expected["norm"][-3]
     (tmp_path / "in.txt").write_text("\n".join(CAPTIONS) + "\n")
