@@ -1,7 +1,5 @@
 """`score`, `scan --mitigate` with its report, and `evaluate` on the SD3 (flow) canary, through the command line."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,12 +12,12 @@ from audit.model.families import T5_TOKENS
 from audit.model.loader import DEFAULT_MODEL
 from audit.reports.parquet import read_metadata
 from audit.scoring.profiles import load_profile
+from tests.clean_cli import run_cli
 
 CANARY_SD3 = Path(DEFAULT_MODEL).parent / "canary_sd3"
 PROFILE = load_profile(CANARY_SD3 / "audit_profile.json")
 MEMORIZED = (CANARY_SD3 / "labels/memorized.txt").read_text().splitlines()
 CLEAN = (CANARY_SD3 / "labels/clean.txt").read_text().splitlines()
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_score_on_the_sd3_canary_ranks_its_memorized_captions_first(tmp_path):
@@ -33,14 +31,6 @@ def test_score_on_the_sd3_canary_ranks_its_memorized_captions_first(tmp_path):
     meta = read_metadata(out)
     assert meta["prediction_type"] == "flow" and meta["profile"]["name"] == "sd3"
     assert meta["threshold"] == PROFILE.threshold
-
-
-def run_cli(args: list, home: Path) -> subprocess.CompletedProcess:
-    """`python -m audit ARGS` of this checkout in a clean environment."""
-    env = {"HF_HUB_OFFLINE": "1", "AUDIT_TORCH_THREADS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-           "PATH": "/usr/bin:/bin", "HOME": str(home), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "audit", *map(str, args)], capture_output=True, text=True, timeout=600,
-                          env=env)
 
 
 def test_scan_with_mitigation_and_report_on_the_sd3_canary(tmp_path):

@@ -1,8 +1,6 @@
 """`--lora` end to end: `scan --mitigate` and `evaluate` with the LoRA canary on the canary, the adapter named in
 run.json, the report's metadata, summary.json and report.html, and a resume with another scale refused."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,20 +10,12 @@ import pyarrow.parquet as pq
 from audit.model.fingerprint import content_digest, fingerprint
 from audit.model.loader import DEFAULT_MODEL
 from audit.reports.parquet import read_metadata
+from tests.clean_cli import run_cli
 
 LORA_CANARY = Path(DEFAULT_MODEL).parent / "canary_lora"
 LORA = LORA_CANARY / "pytorch_lora_weights.safetensors"
 MEMORIZED = (LORA_CANARY / "labels/memorized.txt").read_text().splitlines()
 CLEAN = (LORA_CANARY / "labels/clean.txt").read_text().splitlines()
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(args: list, home: Path) -> subprocess.CompletedProcess:
-    """`python -m audit ARGS` of this checkout in a clean environment."""
-    env = {"HF_HUB_OFFLINE": "1", "AUDIT_TORCH_THREADS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-           "PATH": "/usr/bin:/bin", "HOME": str(home), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "audit", *map(str, args)], capture_output=True, text=True, timeout=600,
-                          env=env)
 
 
 def test_scan_mitigate_with_lora_names_the_adapter_and_refuses_another_scale(tmp_path):

@@ -1,7 +1,5 @@
 """`score` and `scan --mitigate` (with its report) on the SDXL canary, end to end through the command line."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,12 +13,12 @@ from audit.model.fingerprint import fingerprint
 from audit.model.loader import DEFAULT_MODEL
 from audit.reports.parquet import read_metadata
 from audit.scoring.profiles import load_profile
+from tests.clean_cli import run_cli
 
 CANARY_SDXL = Path(DEFAULT_MODEL).parent / "canary_sdxl"
 PROFILE = load_profile(CANARY_SDXL / "audit_profile.json")
 MEMORIZED = (CANARY_SDXL / "labels/memorized.txt").read_text().splitlines()
 CLEAN = (CANARY_SDXL / "labels/clean.txt").read_text().splitlines()
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_score_on_the_sdxl_canary(tmp_path):
@@ -39,14 +37,6 @@ def test_score_on_the_sdxl_canary(tmp_path):
     meta = read_metadata(out)
     assert meta["profile"]["name"] == "sdxl" and meta["threshold"] == PROFILE.threshold
     assert meta["model_fingerprint"] == fingerprint(CANARY_SDXL)
-
-
-def run_cli(args: list, home: Path) -> subprocess.CompletedProcess:
-    """`python -m audit ARGS` of this checkout in a clean environment."""
-    env = {"HF_HUB_OFFLINE": "1", "AUDIT_TORCH_THREADS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-           "PATH": "/usr/bin:/bin", "HOME": str(home), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "audit", *map(str, args)], capture_output=True, text=True, timeout=600,
-                          env=env)
 
 
 @pytest.mark.slow

@@ -1,8 +1,6 @@
 """`scan --mitigate` on the canary: flagged rows go to a second actor pool; results land in the run folder."""
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,16 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from audit.model.loader import DEFAULT_MODEL
+from tests.clean_cli import run_cli
 
 CANARY = Path(DEFAULT_MODEL)
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(args: list[str], home: Path) -> subprocess.CompletedProcess:
-    """`python -m audit ARGS` of this checkout in a clean environment."""
-    env = {"HF_HUB_OFFLINE": "1", "AUDIT_TORCH_THREADS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-           "PATH": "/usr/bin:/bin", "HOME": str(home), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "audit", *args], capture_output=True, text=True, timeout=600, env=env)
 
 
 @pytest.mark.slow
