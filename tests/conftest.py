@@ -10,12 +10,14 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("AUDIT_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"audit-test-cache-{os.getuid()}"))
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
 
 from audit.canary.train import save_pipeline
 from audit.model.loader import DEFAULT_MODEL
+from tests import ray_session
 
 torch.set_num_threads(1)
 
@@ -86,6 +88,20 @@ def tiny_v(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_sdxl(tmp_path_factory) -> Path:
     return build_tiny_sdxl_pipeline(tmp_path_factory.mktemp("tiny_sdxl"), zeros_for_empty=True, seed=2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shared_ray_only_where_asked(request) -> None:
+    """Stop the Ray that test modules share (`local_ray`) before a module that does not use it: the module may start
+    its own, or test what happens with no Ray at all."""
+    if not any(item.module is request.module and "local_ray" in item.fixturenames for item in request.session.items):
+        ray_session.release()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_shared_ray_at_the_end() -> Iterator[None]:
+    yield
+    ray_session.release()
 
 
 @pytest.fixture(scope="module")

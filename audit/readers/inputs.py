@@ -80,6 +80,11 @@ def identity(info: pafs.FileInfo) -> str | None:
     return f"size={info.size};mtime_ns={info.mtime_ns}"
 
 
+def file_size(identity_of_file: str) -> int:
+    """The size in bytes an `identity` records."""
+    return int(identity_of_file.split(";")[0].removeprefix("size="))
+
+
 def _shard(address: str, info: pafs.FileInfo) -> Shard:
     source = storage.redact(address)
     kind = _kind(address)

@@ -10,12 +10,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audit.readers.inputs import Shard
+from audit.readers.inputs import Shard, file_size
 from audit.readers.parquet import row_group_units
 from audit.runfolder import storage
 
 PLAN_THREADS = 16  # footer reads wait on the store, not the CPU
 BLOCK = 1 << 24
+TAR_BLOCK = 512  # every member of a tar takes at least one header block of 512 bytes
 
 
 def _footer(shard: Shard) -> pq.FileMetaData | None:
@@ -39,6 +40,16 @@ def split(shard: Shard, metadata: pq.FileMetaData | None, unit_rows: int) -> lis
         return [replace(shard, rows=rows, row_groups=tuple(groups))]
     return [replace(shard, shard_id=f"{shard.shard_id}.{first}-{first + rows}", first_row=first, rows=rows,
                     row_groups=tuple(groups)) for first, rows, groups in units]
+
+
+def most_rows(unit: Shard) -> int | None:
+    """At most how many rows `unit` has: its row count when planning knew it; for a tar, one per header block its
+    size allows; 0 for a file gone or a folder not listed (it fails when read); else None (nothing bounds them)."""
+    if unit.rows is not None:
+        return unit.rows
+    if unit.identity is None:
+        return 0
+    return file_size(unit.identity) // TAR_BLOCK if unit.kind == "webdataset" else None
 
 
 def plan_units(shards: list[Shard], unit_rows: int) -> list[Shard]:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import ray
+
+from tests.ray_session import wait_until_idle
 
 WORDS = ["red", "blue", "tiny", "large", "old", "misty", "golden", "quiet"]
 THINGS = ["cat", "house", "river", "car", "tree", "robot", "boat", "city"]
@@ -57,15 +58,6 @@ def markers(out: Path) -> dict[str, int]:
     return files(out)
 
 
-def wait_for_idle_cluster(timeout: float = 120) -> None:
-    """Wait until no task or actor holds a CPU: Ray has ended the dead driver's work, so nothing of it can still
-    write a done marker."""
-    deadline = time.monotonic() + timeout
-    while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]:
-        assert time.monotonic() < deadline, "Ray did not end the killed driver's tasks and actors"
-        time.sleep(0.2)
-
-
 def files(out: Path, kind: str = "done", suffix: str = ".json") -> dict[str, int]:
     """Files of a run folder's `kind` subfolder: name -> modification time (ns)."""
     folder = out / kind
@@ -87,5 +79,5 @@ def kill_scan_after_first_marker(scan_args: list[str], out: Path, address: str, 
     finally:
         driver.send_signal(signal.SIGKILL)
     assert driver.wait() == -signal.SIGKILL
-    wait_for_idle_cluster()
+    wait_until_idle()  # Ray has ended the dead driver's work: nothing of it can still write a marker
     return files(out, kind, suffix)

@@ -1,4 +1,4 @@
-"""Pipeline fixtures: one local Ray per test module, small caption shards in the input formats of `scan`."""
+"""Pipeline fixtures: the local Ray of in-process scans, small caption shards in the input formats of `scan`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,16 +6,17 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import ray
 from builders import write_laion, write_tar
+
+from tests import ray_session
 
 
 @pytest.fixture(scope="module")
 def local_ray() -> str:
-    """A Ray instance for the module's in-process scans (a scan reuses this process's connection); its address."""
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    """The Ray of the module's in-process scans (a scan reuses this process's connection; the modules of a test
+    process share it); its address. After the module, no task or actor of it may still hold a CPU."""
+    yield ray_session.shared()
+    ray_session.wait_until_idle(timeout=30)
 
 
 @pytest.fixture(scope="module")

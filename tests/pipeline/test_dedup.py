@@ -65,18 +65,25 @@ def where(request) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def runs(local_ray, tiny_eps, inputs, tmp_path_factory, where):
-    files = sorted(inputs.glob("part-*.parquet"))
+def plain(local_ray, tiny_eps, inputs, tmp_path_factory):
+    """A scan of every row (--no-dedup), the reference of both dedup runs."""
+    out = tmp_path_factory.mktemp("plain") / "plain"
+    scan(tiny_eps, out, sorted(inputs.glob("part-*.parquet")), "--no-dedup", "--top-k", "20")
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(local_ray, tiny_eps, inputs, tmp_path_factory, where, plain):
+    """The dedup run's folder and summary, and the plain run's folder."""
     base = tmp_path_factory.mktemp("dedup")
-    dedup = scan(tiny_eps, base / "dedup", files, "--top-k", "20", *where)
-    plain = scan(tiny_eps, base / "plain", files, "--no-dedup", "--top-k", "20")
+    dedup = scan(tiny_eps, base / "dedup", sorted(inputs.glob("part-*.parquet")), "--top-k", "20", *where)
     assert dedup["dedup"]["steps_in_driver"] == (not where)
     return base, dedup, plain
 
 
 def test_scores_equal_those_of_every_row_scored(runs):
-    base, _, _ = runs
-    got, want = report(base / "dedup"), report(base / "plain")
+    base, _, plain = runs
+    got, want = report(base / "dedup"), report(plain)
     assert len(got) == len(want) == 3 * 25
     for column in ("score", "norm", "cosine", "n_tokens", "truncated", "status", "rank", "flagged", "caption"):
         assert got[column].equals(want[column]), column
@@ -142,23 +149,23 @@ def test_rerun_scores_nothing_and_a_new_input_only_its_new_keys(runs, tiny_eps, 
 
 
 def test_dedup_and_no_dedup_do_not_mix_in_one_folder(runs, tiny_eps, inputs, capsys):
-    base, _, _ = runs
+    _, _, plain = runs
     files = sorted(inputs.glob("part-*.parquet"))
-    code = main(["scan", *map(str, files), "-o", str(base / "plain"), "--model", str(tiny_eps), "--batch-size", "4",
+    code = main(["scan", *map(str, files), "-o", str(plain), "--model", str(tiny_eps), "--batch-size", "4",
                  "--top-k", "20"])
     assert code != 0 and "dedup False -> True" in capsys.readouterr().err
 
 
 def test_report_page_top_and_final_block_show_duplication(runs, capsys):
-    base, summary, _ = runs
+    base, summary, plain_out = runs
     page = (base / "dedup" / "report.html").read_text()
     assert "<th>dup_count</th>" in page and 'data-plot="score_dup_count"' in page
     assert (base / "dedup" / "plots" / "score_dup_count.png").stat().st_size > 1000
     distinct = summary["dedup"]["distinct_keys"]
     assert f"{distinct:,} distinct caption keys among 66 scorable rows" in page
-    plain = (base / "plain" / "report.html").read_text()
+    plain = (plain_out / "report.html").read_text()
     assert "<th>dup_count</th>" not in plain and "score_dup_count" not in plain and "off (--no-dedup)" in plain
-    assert not (base / "plain" / "plots" / "score_dup_count.png").exists()
+    assert not (plain_out / "plots" / "score_dup_count.png").exists()
 
     assert main(["top", str(base / "dedup"), "-k", "50"]) == 0
     lines = capsys.readouterr().out.splitlines()

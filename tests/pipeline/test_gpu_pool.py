@@ -20,6 +20,7 @@ from audit.pipeline.dedup.distinct import KeyScorerActor
 from audit.pipeline.placement import PlacementError, describe_on_pool, gpu_shortfall
 from audit.reports.parquet import read_metadata
 from audit.scoring.stage import ScoreStage
+from tests.ray_session import wait_until_idle
 
 
 class RecordingScorer(KeyScorerActor):
@@ -35,18 +36,21 @@ class RecordingScorer(KeyScorerActor):
         Path(self.record_dir, f"actor-{os.getpid()}.json").write_text(json.dumps(record))
 
 
-@pytest.fixture
-def ray_with_logical_gpus():
-    """A local Ray with 2 logical GPUs (no CUDA behind them) and 2 CPUs (`ray start --num-cpus 2 --num-gpus 2`)."""
-    ray.init(address="local", num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+@pytest.fixture(scope="module")
+def local_ray_of():
+    """Start a local Ray of `num_cpus` CPUs and `num_gpus` logical GPUs (no CUDA behind them), as `ray start
+    --num-cpus --num-gpus` would; the running one is kept when it has the same (the tests asking alike are adjacent)."""
+    running = []
 
+    def start(num_cpus: int, num_gpus: int) -> None:
+        if running == [num_cpus, num_gpus]:
+            wait_until_idle()  # the earlier test's actors have ended
+            return
+        ray.shutdown()
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, log_to_driver=False)
+        running[:] = [num_cpus, num_gpus]
 
-@pytest.fixture
-def ray_without_gpus():
-    ray.init(address="local", num_cpus=1, num_gpus=0, include_dashboard=False, log_to_driver=False)
-    yield
+    yield start
     ray.shutdown()
 
 
@@ -62,7 +66,8 @@ def test_gpu_shortfall_counts_one_gpu_per_actor_of_a_fixed_pool_and_the_first_of
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)  # the failure this guards against is a scan that waits forever
-def test_default_device_puts_one_actor_on_each_logical_gpu(ray_with_logical_gpus, tiny_eps, tmp_path, monkeypatch):
+def test_default_device_puts_one_actor_on_each_logical_gpu(local_ray_of, tiny_eps, tmp_path, monkeypatch):
+    local_ray_of(2, 2)  # 2 CPUs, which two 1-CPU GPU actors once took whole, hanging the scan
     pool = actor_options("auto", None, None)
     assert (pool.size, pool.most, pool.fixed) == (2, 2, False) and pool.resources == {"num_gpus": 1, "num_cpus": 0.5}
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -87,17 +92,17 @@ def test_default_device_puts_one_actor_on_each_logical_gpu(ray_with_logical_gpus
     assert (meta["device"], meta["dtype"]) == ("cpu", "float32")
 
 
-@pytest.fixture
-def ray_one_cpu_one_gpu():
-    """A GPU node with one CPU (`ray start --num-cpus 1 --num-gpus 1`): the actor's half CPU leaves half for tasks."""
-    ray.init(address="local", num_cpus=1, num_gpus=1, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+def test_cuda_without_cuda_behind_the_gpus_fails_with_the_loaders_reason(local_ray_of, tiny_eps, tmp_path):
+    local_ray_of(2, 2)
+    pool = actor_options("cuda", 1, None)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        describe_on_pool(ScoreStage(model=str(tiny_eps), device="cuda"), pool, 0, str(tmp_path))
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)  # the failure this guards against: keying, scoring or mitigation waiting for a CPU forever
-def test_one_cpu_and_one_gpu_node_scans_on_ray_data_and_mitigates(ray_one_cpu_one_gpu, tiny_eps, tmp_path):
+def test_one_cpu_and_one_gpu_node_scans_on_ray_data_and_mitigates(local_ray_of, tiny_eps, tmp_path):
+    local_ray_of(1, 1)  # a GPU node with one CPU: the actor's half CPU leaves half for tasks
     for k in range(2):
         write_laion(tmp_path / f"part-{k}.parquet", 40 * k, 40)
     out = tmp_path / "out"
@@ -111,14 +116,9 @@ def test_one_cpu_and_one_gpu_node_scans_on_ray_data_and_mitigates(ray_one_cpu_on
     assert len(mitigated) == int((report["score"] >= second).sum()) >= 2
 
 
-def test_cuda_without_cuda_behind_the_gpus_fails_with_the_loaders_reason(ray_with_logical_gpus, tiny_eps, tmp_path):
-    pool = actor_options("cuda", 1, None)
-    with pytest.raises(ValueError, match="CUDA is not available"):
-        describe_on_pool(ScoreStage(model=str(tiny_eps), device="cuda"), pool, 0, str(tmp_path))
-
-
 @pytest.mark.timeout(60)  # the failure this guards against is a scan that waits forever
-def test_cuda_on_a_cluster_without_gpus_fails_in_one_line(ray_without_gpus, tiny_eps, tmp_path, capsys):
+def test_cuda_on_a_cluster_without_gpus_fails_in_one_line(local_ray_of, tiny_eps, tmp_path, capsys):
+    local_ray_of(1, 0)
     write_laion(tmp_path / "part-0.parquet", 0, 10)
     code = main(["scan", str(tmp_path / "part-0.parquet"), "-o", str(tmp_path / "out"), "--model", str(tiny_eps),
                  "--device", "cuda"])
@@ -128,7 +128,8 @@ def test_cuda_on_a_cluster_without_gpus_fails_in_one_line(ray_without_gpus, tiny
 
 
 @pytest.mark.timeout(60)
-def test_gpu_wait_gives_up_after_the_wait(ray_without_gpus, tiny_eps, tmp_path):
+def test_gpu_wait_gives_up_after_the_wait(local_ray_of, tiny_eps, tmp_path):
+    local_ray_of(1, 0)
     pool = actor_options("cuda", None, None)
     with pytest.raises(PlacementError, match=r"has 0, still after 0.5 s"):
         describe_on_pool(ScoreStage(model=str(tiny_eps), device="cuda"), pool, 0.5, str(tmp_path))

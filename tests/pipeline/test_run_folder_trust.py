@@ -223,6 +223,7 @@ def test_a_file_name_with_terminal_escapes_is_escaped_in_every_line(local_ray, t
     err = capsys.readouterr().err
     assert "exit 3:   partial: 1 of 2 shards failed: " in err and "evil\\x1b]0;pwned\\x07\\x1b[2J.tar" in err
     assert "\x1b" not in err and "\x07" not in err
+    assert summary_of(tmp_path / "run")["pool"]["in_driver"]  # the tar's size bounds its rows: a small scan
 
 
 def test_the_lock_is_held_to_the_end_of_scan_mitigate_and_a_reused_pid_does_not_hold_it(local_ray, tiny_eps, tmp_path,

@@ -11,6 +11,7 @@ import time
 import pandas as pd
 import pytest
 
+from audit.cli.main import main
 from audit.cli.outcome import EXIT_NOTHING_SCORED, EXIT_OK
 
 RAY_NOISE = ("core_worker", "Token authentication", "Started a local Ray", "streaming_executor", "INFO", "Traceback")
@@ -63,11 +64,10 @@ def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, 
         assert "pool:     at most 1 actor at once on 1 node (elastic pool of up to 1)" in lines
 
 
-def test_report_parquet_keeps_integer_and_boolean_types(local_ray, tiny_eps, tmp_path):
+def test_report_parquet_keeps_integer_and_boolean_types(tiny_eps, tmp_path):
     given = tmp_path / "in.txt"
     given.write_text("a red cat\n\n" + "a very long caption " * 30 + "\n")
-    done = scan_cli(local_ray, tiny_eps, [given], tmp_path / "run", "--top-k", "1")
-    assert done.returncode == EXIT_OK, done.stderr
+    assert main(["scan", str(given), "-o", str(tmp_path / "run"), "--model", str(tiny_eps), "--top-k", "1"]) == EXIT_OK
     for frame in (pd.read_parquet(tmp_path / "run" / "report"), pd.read_parquet(tmp_path / "run" / "flagged.parquet")):
         assert {c: str(frame[c].dtype) for c in ("rank", "n_tokens", "truncated", "row_id", "flagged")} == \
             {"rank": "Int64", "n_tokens": "Int64", "truncated": "boolean", "row_id": "int64", "flagged": "bool"}
@@ -79,8 +79,6 @@ def test_report_parquet_keeps_integer_and_boolean_types(local_ray, tiny_eps, tmp
 
 
 def test_help_documents_every_exit_code(capsys):
-    from audit.cli.main import main
-
     with pytest.raises(SystemExit):
         main(["scan", "--help"])
     text = capsys.readouterr().out

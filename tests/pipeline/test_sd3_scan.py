@@ -40,9 +40,8 @@ def test_score_scan_resume_report_and_plan(local_ray, tiny_sd3, tmp_path, caplog
     top = sorted(set(expected["norm"]))
     threshold = (top[-3] + top[-2]) / 2  # the sd3 profile's score is the norm: two distinct captions flagged
     scan = ["scan", str(tmp_path / "in.parquet"), "-o", str(run), "--model", str(tiny_sd3), "--unit-rows", "10",
-            "--small-scan-rows", "0", "--threshold", str(threshold), "--mitigate", "--max-steps", "3",
-            "--attribution", "gradient"]
-    assert main(scan) == 0
+            "--threshold", str(threshold), "--mitigate", "--max-steps", "3", "--attribution", "gradient"]
+    assert main([*scan, "--small-scan-rows", "0"]) == 0  # the Ray Data steps
     mitigations = pd.read_parquet(run / "mitigations.parquet")
     flagged = [c for c, n in zip(CAPTIONS, expected["norm"]) if n > threshold]
     assert sorted(mitigations["caption"]) == sorted(flagged) and len(set(flagged)) == 2 and (mitigations["status"] == "ok").all()
@@ -52,7 +51,7 @@ def test_score_scan_resume_report_and_plan(local_ray, tiny_sd3, tmp_path, caplog
     summary = json.loads((run / "summary.json").read_text())
     assert summary["dedup"]["distinct_keys"] == 12 + 2  # "A red cat" and "a red cat" differ only in T5's ids
     assert (run / "report.html").is_file()
-    assert main(scan) == 0  # a finished run resumes: nothing is scored again
+    assert main(scan) == 0  # a finished run resumes (here in the driver): nothing is scored again
     assert json.loads((run / "summary.json").read_text())["dedup"]["keys_scored_this_run"] == 0
     pd.testing.assert_frame_equal(pd.read_parquet(run / "report").sort_values("row_id", ignore_index=True), report)
 

@@ -1,12 +1,14 @@
-"""Splitting Parquet files into units of whole row groups from their footers."""
+"""Splitting Parquet files into units of whole row groups from their footers; bounding the rows of units."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from audit.readers.inputs import expand_inputs
 from audit.readers.parquet import row_group_units
-from audit.readers.units import plan_units
+from audit.readers.units import most_rows, plan_units
 
 
 def footer(tmp_path, rows: int, group: int) -> pq.FileMetaData:
@@ -35,3 +37,22 @@ def test_units_of_a_file_and_files_of_one_unit(tmp_path):
     one = {u.source: u for u in units if not u.source.endswith("big.parquet")}
     assert one[str(tmp_path / "small.parquet")].shard_id == whole[str(tmp_path / "small.parquet")].shard_id
     assert one[str(tmp_path / "c.txt")].rows == 2 and one[str(tmp_path / "broken.parquet")].rows is None
+
+
+def test_most_rows_counts_or_bounds_each_unit(tmp_path):
+    """A unit's row count where planning knew it; a tar's samples bounded by its size (one 512-byte header block
+    per member at least); 0 for a file gone before planning; None where nothing bounds them."""
+    from builders import write_tar
+
+    write_tar(tmp_path / "shard.tar", 0, 20)  # 20 samples of 2-3 members each
+    (tmp_path / "c.txt").write_text("a\nb\n")
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    (tmp_path / "gone.txt").write_text("x\n")
+    listed = expand_inputs([str(tmp_path)])
+    (tmp_path / "gone.txt").unlink()
+    bounds = {u.source.rsplit("/", 1)[1]: most_rows(u) for u in plan_units(listed, 100)}
+    assert bounds["shard.tar"] == (tmp_path / "shard.tar").stat().st_size // 512 >= 20
+    assert bounds["c.txt"] == 2 and bounds["broken.parquet"] is None
+    assert bounds["gone.txt"] is None  # listed, then gone: planning cannot tell it from an unreadable file
+    unlisted = next(u for u in expand_inputs([str(tmp_path)]) if u.source.endswith("c.txt"))
+    assert most_rows(replace(unlisted, identity=None)) == 0  # not a file when listed: it fails when read

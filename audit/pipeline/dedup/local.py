@@ -23,13 +23,16 @@ from audit.pipeline.options import ScanOptions
 from audit.pipeline.stream import ACTOR_BATCHES
 from audit.pipeline.tracker import Progress, ProgressFn
 from audit.readers.inputs import Shard
+from audit.readers.units import most_rows
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 
 
 def keyed_here(shards: list[Shard], limit: int) -> bool:
-    """Whether this process keys `shards`: their rows are all known and at most `limit` (--small-scan-rows)."""
-    return all(s.rows is not None for s in shards) and sum(s.rows for s in shards) <= limit
+    """Whether this process keys `shards`: they have at most `limit` rows (--small-scan-rows), counted, or bounded
+    where planning could not count them (a tar's size bounds its samples)."""
+    bounds = [most_rows(s) for s in shards]
+    return None not in bounds and sum(bounds) <= limit
 
 
 def import_tokenizers_meanwhile() -> None:
