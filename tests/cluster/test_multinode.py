@@ -161,7 +161,9 @@ def test_a_gpu_node_lost_mid_call_costs_at_most_one_rerun(cluster, inputs, held,
     assert codes in ([0], [5, 0])
     assert any(a["node"] != HeldScorer.held_node for a in _actors(held)), "the actor moved to the new node"
     (held / "release").touch()
-    calm = tmp_path / "calm"
-    assert main(["scan", inputs, "-o", str(calm), "--model", str(tiny_eps), *SCAN]) == 0
+    calm = tmp_path / "calm"  # undisturbed: a scan on this process's CPU
+    assert main(["scan", inputs, "-o", str(calm), "--model", str(tiny_eps), "--device", "cpu", "--batch-size", "4",
+                 "--top-k", "5"]) == 0
+    assert json.loads((calm / "summary.json").read_text())["pool"]["in_driver"]
     pd.testing.assert_frame_equal(_report(out), _report(calm))
     assert json.loads((calm / "summary.json").read_text())["rows_scored"] == summary["rows_scored"] == FILES * ROWS

@@ -17,26 +17,29 @@ from audit.cli.outcome import EXIT_NOTHING_SCORED, EXIT_OK
 RAY_NOISE = ("core_worker", "Token authentication", "Started a local Ray", "streaming_executor", "INFO", "Traceback")
 
 
-def scan_cli(address: str, model, inputs, out, *extra, env: dict | None = None) -> subprocess.CompletedProcess:
-    """`python -m audit scan` in a new process joined to the test's Ray, as a terminal-less user runs it."""
+def scan_cli(address: str | None, model, inputs, out, *extra, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m audit scan` in a new process, as a terminal-less user runs it: joined to the test's Ray at
+    `address`, or (None) a small scan on this machine alone."""
+    joined = ["--address", address] if address else []
+    environment = {k: v for k, v in os.environ.items() if address or k != "RAY_ADDRESS"}
     return subprocess.run([sys.executable, "-m", "audit", "scan", *map(str, inputs), "-o", str(out), "--model",
-                           str(model), "--batch-size", "8", "--address", address, *map(str, extra)],
+                           str(model), "--batch-size", "8", *joined, *map(str, extra)],
                           capture_output=True, text=True, timeout=300,
-                          env=os.environ | {"AUDIT_TORCH_THREADS": "1"} | (env or {}))
+                          env=environment | {"AUDIT_TORCH_THREADS": "1"} | (env or {}))
 
 
-@pytest.mark.parametrize("case, code, reason", [
-    ("empty", EXIT_NOTHING_SCORED, "nothing scored: the inputs have no rows"),
-    ("unscorable", EXIT_NOTHING_SCORED, "nothing scored: no row of 2 could be scored (empty 2)"),
-    ("none flagged", EXIT_OK, "complete"),
+@pytest.mark.parametrize("case, code, reason, on_ray", [
+    ("empty", EXIT_NOTHING_SCORED, "nothing scored: the inputs have no rows", False),
+    ("unscorable", EXIT_NOTHING_SCORED, "nothing scored: no row of 2 could be scored (empty 2)", False),
+    ("none flagged", EXIT_OK, "complete", True),
 ])
-def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, reason):
+def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, reason, on_ray):
     given = tmp_path / "in.txt"
     given.write_text({"empty": "", "unscorable": "\n   \n", "none flagged": "a red cat\na blue dog\n"}[case])
     out = tmp_path / "run"
     fresh = {"MPLCONFIGDIR": str(tmp_path / "matplotlib")}  # a first run: matplotlib builds its font cache
     start = time.time()
-    done = scan_cli(local_ray, tiny_eps, [given], out, "--threshold", "1e9", env=fresh)
+    done = scan_cli(local_ray if on_ray else None, tiny_eps, [given], out, "--threshold", "1e9", env=fresh)
     lines = done.stderr.splitlines()
     assert done.returncode == code, done.stderr
     assert [line for line in lines if line.startswith("exit ")] == [f"exit {code}:   " + reason]
@@ -45,15 +48,15 @@ def test_exit_code_reason_and_report(local_ray, tiny_eps, tmp_path, case, code, 
     # a progress line per step (3), counts, (speed), time, (dedup), (pool), exit, log, folder, report
     assert len(lines) <= 12, lines
     phases = next(line for line in lines if line.startswith("time:     ")).removeprefix("time:     ").split(", ")
-    assert [p.rsplit(" ", 2)[0] for p in phases][:1] + [p.rsplit(" ", 2)[0] for p in phases][-3:] == [
-        "start-up", "ranking", "reports", "stopping Ray"]
+    names, last = [p.rsplit(" ", 2)[0] for p in phases], ["ranking", "reports"] + (["stopping Ray"] if on_ray else [])
+    assert names[0] == "start-up" and names[-len(last):] == last
     timing = json.loads((out / "summary.json").read_text())["timing"]  # the phases add up to the process's time
     assert abs(sum(timing["phases"].values()) - timing["wall_seconds"]) <= 0.01 * timing["wall_seconds"]
     # from the process's start to its summary (written last): not the final block and the interpreter's exit after it
     to_summary = (out / "summary.json").stat().st_mtime - start
     assert abs(timing["wall_seconds"] - to_summary) <= 0.05 * to_summary + 1.0, (timing, to_summary)
     log = (out / "logs" / "scan.log").read_text()
-    assert "Started a local Ray" not in log  # it joined the test's Ray
+    assert "Started a local Ray" not in log  # it joined the test's Ray, or started none
     assert "fontManager" not in done.stderr and "generated new fontManager" in log
     if case == "none flagged":
         assert "0 flagged" in done.stderr and "No rows were flagged." in (out / "report.html").read_text()
