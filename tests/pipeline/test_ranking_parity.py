@@ -8,7 +8,8 @@ from audit.cli.main import main
 from audit.ranking.in_memory import rank_frame
 
 
-@pytest.mark.parametrize("where", [[], ["--small-scan-rows", "0"]], ids=["in the driver", "in Ray tasks"])
+# in Ray tasks: a scan over --small-scan-rows ranks on Ray; --no-dedup scores it in one Ray Data pass (no keying steps)
+@pytest.mark.parametrize("where", [[], ["--small-scan-rows", "0", "--no-dedup"]], ids=["in the driver", "in Ray tasks"])
 def test_scan_and_score_rankings_agree_with_ties_and_unscored_rows(local_ray, tiny_eps, tmp_path, where):
     words = ["a red ball", "green", "a red ball", "", "two blue kites", "green", "   ", "a red ball", "cat"]
     for k in range(3):  # the same captions in every shard: each score is tied three times or more
