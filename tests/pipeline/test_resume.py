@@ -64,7 +64,8 @@ def test_killed_then_stopped_driver_resumes_to_the_same_report(local_ray, tiny_e
     assert not (resumed / "summary.json").exists()
     stopped = markers(resumed)
     assert {k: v for k, v in stopped.items() if k in killed} == killed  # the killed run's shards untouched
-    assert len(killed) < len(stopped) < SHARDS, "the driver must be stopped mid-run"
+    # stopped mid-run (exit 130, not 0), after a shard of its own; the shards it had in flight may still finish
+    assert len(killed) < len(stopped) <= SHARDS
 
     assert main(["scan", *args, "-o", str(resumed)]) == 0
     summary = json.loads((resumed / "summary.json").read_text())
