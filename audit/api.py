@@ -17,7 +17,7 @@ from audit.model.lora_spec import parse_lora
 from audit.ranking.flagging import choose_flagging
 from audit.ranking.in_memory import flag_frame, rank_frame
 from audit.runfolder.folder import RunFolder
-from audit.scoring.engine import ScoreConfig
+from audit.scoring.config import ScoreConfig
 from audit.scoring.keys import KeyStage, with_keys
 from audit.scoring.stage import ScoreStage
 

@@ -69,7 +69,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def stage_from_args(args: argparse.Namespace) -> "ScoreStage":
     """The scoring stage the options describe; a profile file is checked now, before any model loads."""
-    from audit.scoring.engine import ScoreConfig
+    from audit.scoring.config import ScoreConfig
     from audit.scoring.stage import ScoreStage
 
     if args.profile is not None and args.profile not in BUILTIN:

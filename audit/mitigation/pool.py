@@ -28,7 +28,7 @@ from audit.mitigation.target import Target, choose_target
 from audit.model.lora_spec import LoraSpec
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
-from audit.scoring.engine import ScoreConfig
+from audit.scoring.config import ScoreConfig
 from audit.scoring.stage import ScoreStage
 
 log = logging.getLogger(__name__)

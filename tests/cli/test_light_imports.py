@@ -44,3 +44,16 @@ def test_help_imports_no_model_library(argv):
 def test_folder_commands_import_no_model_library(run_dir, command):
     result = _imports(command[0], str(run_dir), *command[1:])
     assert result == {"code": 0, "heavy": []}, json.dumps(result)
+
+
+def test_building_the_scoring_stage_imports_no_torch():
+    """A scan's driver builds the stage its actors load: the options alone must not import torch or diffusers."""
+    probe = ("import sys, argparse\n"
+             "from audit.cli.options import add_model_options, stage_from_args\n"
+             "parser = argparse.ArgumentParser(); add_model_options(parser)\n"
+             "stage = stage_from_args(parser.parse_args(['--generations', '2', '--seed', '7']))\n"
+             "assert (stage.config.generations, stage.config.seed) == (2, 7)\n"
+             "print([m for m in ('torch', 'diffusers') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]"]
