@@ -122,8 +122,8 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: Ph
     with locked(folder, "scan"), nullcontext() if here else connected(options.address):
         pool = PoolOptions(1, {}, 0) if here else actor_options(options.stage.device, options.actors,
                                                                 options.actor_cpus, options.max_actors)
-        if options.dedup and local.keyed_here(shards, options.small_scan_rows):
-            local.import_tokenizers_meanwhile()  # this process will key the scan
+        if not here and options.dedup and local.keyed_here(shards, options.small_scan_rows):
+            local.import_tokenizers_meanwhile()  # this process will key the scan while an actor loads the model
         usage = PoolUsage()
         with Watchdog(0 if here else options.stall_timeout, pool.asks()) as watchdog:
             clock.listener = partial(_watch_phase, watchdog)

@@ -13,6 +13,7 @@ import pytest
 
 from audit.cli.main import main
 from audit.cli.outcome import EXIT_NOTHING_SCORED, EXIT_OK
+from audit.pipeline.dedup import local
 
 RAY_NOISE = ("core_worker", "Token authentication", "Started a local Ray", "streaming_executor", "INFO", "Traceback")
 
@@ -104,3 +105,14 @@ def test_a_small_scan_on_this_machine_alone_starts_no_ray(tiny_eps, tmp_path):
     assert "stopping Ray" not in summary["timing"]["phases"] and summary["dedup"]["distinct_keys"] == 2
     assert "Ray" not in (out / "logs" / "scan.log").read_text()  # neither started nor joined
     assert pd.read_parquet(out / "report").sort_values("row_id")["dup_count"].tolist() == [2, 1, 2]
+
+
+def test_a_scan_that_loads_its_model_here_imports_nothing_beside_it(local_ray, tiny_eps, tmp_path, monkeypatch):
+    """The tokenizers' background import is for a driver that waits on an actor: beside this process's own model
+    loading, transformers' lazy imports race (seen: "text_encoder class 'CLIPTextModel' is not in transformers")."""
+    started = []
+    monkeypatch.setattr(local, "import_tokenizers_meanwhile", lambda: started.append(True))
+    given = tmp_path / "in.txt"
+    given.write_text("a red cat\na blue dog\n")
+    assert main(["scan", str(given), "-o", str(tmp_path / "run"), "--model", str(tiny_eps), "--top-k", "1"]) == EXIT_OK
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["pool"]["in_driver"] and started == []

@@ -37,7 +37,8 @@ def keyed_here(shards: list[Shard], limit: int) -> bool:
 
 def import_tokenizers_meanwhile() -> None:
     """Import the tokenizers' libraries (transformers, torch) in a background thread, so the driver of a small
-    scan has them when it keys, having imported them while the first actor loaded the model."""
+    scan has them when it keys, having imported them while the first actor loaded the model. Never while this
+    process loads a model: transformers' lazy imports race (a class looked up meanwhile may be missing)."""
     threading.Thread(target=importlib.import_module, args=("audit.scoring.keys",), daemon=True).start()
 
 
