@@ -41,7 +41,8 @@ class Shard:
     """A unit of work: one input file, or some consecutive row groups of a Parquet file, or some consecutive
     lines of a text file. Its address without credentials (`source`, stored and shown), how to read it, its id
     in the output folder, the address as given (`address`, with any credentials: only for opening it), and
-    `identity`, what says the file changed (size and modification time; None when it is missing)."""
+    `identity`, what says the file changed (size and modification time; None when it is missing), and its `size`
+    in bytes when it was listed."""
 
     source: str
     kind: str
@@ -53,16 +54,17 @@ class Shard:
     row_groups: tuple[int, ...] | None = None
     byte_range: tuple[int, int] | None = None  # a unit of a text file: the bytes of its lines
     error: str | None = None  # why this input cannot be read, known when it was listed (a folder not listable)
+    size: int | None = None
 
     @classmethod
     def from_record(cls, record: dict) -> "Shard":
         """A shard from a row of the pipeline's input dataset (where Arrow and pandas changed the types)."""
         rows, groups, span, error = record.get("rows"), record.get("row_groups"), record.get("byte_range"), \
             record.get("error")
-        known = rows is not None and rows == rows  # NaN for a file whose row count is not known
+        number = lambda value: int(value) if value is not None and value == value else None  # NaN: not known
         return cls(source=record["source"], kind=record["kind"], shard_id=record["shard_id"],
                    address=record["address"], identity=record.get("identity"),
-                   first_row=int(record.get("first_row", 0)), rows=int(rows) if known else None,
+                   first_row=int(record.get("first_row", 0)), rows=number(rows), size=number(record.get("size")),
                    row_groups=tuple(int(g) for g in groups) if groups is not None else None,
                    byte_range=(int(span[0]), int(span[1])) if span is not None else None,
                    error=error if isinstance(error, str) else None)
@@ -80,18 +82,14 @@ def identity(info: pafs.FileInfo) -> str | None:
     return f"size={info.size};mtime_ns={info.mtime_ns}"
 
 
-def file_size(identity_of_file: str) -> int:
-    """The size in bytes an `identity` records."""
-    return int(identity_of_file.split(";")[0].removeprefix("size="))
-
-
 def _shard(address: str, info: pafs.FileInfo) -> Shard:
     source = storage.redact(address)
     kind = _kind(address)
     if kind is None:
         raise InputError(f"{source}: unsupported input type (use .parquet, .tar, .txt or .jsonl)")
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", storage.file_name(address))[:80]
-    return Shard(source, kind, f"{stem}-{hashlib.sha1(source.encode()).hexdigest()[:10]}", address, identity(info))
+    return Shard(source, kind, f"{stem}-{hashlib.sha1(source.encode()).hexdigest()[:10]}", address, identity(info),
+                 size=info.size if info.type == pafs.FileType.File else None)
 
 
 def _unlisted(path: str, reason: str) -> Shard:

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audit.readers.inputs import Shard, file_size
+from audit.readers.inputs import Shard
 from audit.readers.parquet import row_group_units
 from audit.runfolder import storage
 
@@ -49,7 +49,7 @@ def most_rows(unit: Shard) -> int | None:
         return unit.rows
     if unit.identity is None:
         return 0
-    return file_size(unit.identity) // TAR_BLOCK if unit.kind == "webdataset" else None
+    return unit.size // TAR_BLOCK if unit.kind == "webdataset" and unit.size is not None else None
 
 
 def plan_units(shards: list[Shard], unit_rows: int) -> list[Shard]:

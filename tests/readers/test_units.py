@@ -1,12 +1,13 @@
 """Splitting Parquet files into units of whole row groups from their footers; bounding the rows of units."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audit.readers.inputs import expand_inputs
+from audit.readers.inputs import Shard, expand_inputs
 from audit.readers.parquet import row_group_units
 from audit.readers.units import most_rows, plan_units
 
@@ -50,7 +51,10 @@ def test_most_rows_counts_or_bounds_each_unit(tmp_path):
     (tmp_path / "gone.txt").write_text("x\n")
     listed = expand_inputs([str(tmp_path)])
     (tmp_path / "gone.txt").unlink()
-    bounds = {u.source.rsplit("/", 1)[1]: most_rows(u) for u in plan_units(listed, 100)}
+    units = plan_units(listed, 100)
+    bounds = {u.source.rsplit("/", 1)[1]: most_rows(u) for u in units}
+    records = pd.DataFrame([asdict(u) for u in units]).to_dict("records")  # as the pipeline's tasks get units
+    assert [Shard.from_record(r) for r in records] == units  # sizes (NaN where unknown) and all
     assert bounds["shard.tar"] == (tmp_path / "shard.tar").stat().st_size // 512 >= 20
     assert bounds["c.txt"] == 2 and bounds["broken.parquet"] is None
     assert bounds["gone.txt"] is None  # listed, then gone: planning cannot tell it from an unreadable file
