@@ -10,6 +10,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -64,20 +65,29 @@ def files(out: Path, kind: str = "done", suffix: str = ".json") -> dict[str, int
     return {p.name: p.stat().st_mtime_ns for p in folder.glob(f"*{suffix}")} if folder.exists() else {}
 
 
-def kill_scan_after_first_marker(scan_args: list[str], out: Path, address: str, log: Path,
-                                 kind: str = "done", suffix: str = ".json") -> dict[str, int]:
-    """Run `scan` as a separate driver on the test's cluster, SIGKILL it once a file appears in `out/kind`
-    (by default: once a unit is done), wait for Ray to end its work; the files of `kind` it left."""
+def stop_scan(scan_args: list[str], out: Path, address: str, log: Path, until: Callable[[], bool],
+              sig: signal.Signals = signal.SIGKILL) -> int:
+    """Run `scan` as a separate driver on the test's cluster (stderr to `log`), send it `sig` once `until()` holds
+    (or it exits, or 240 s pass), and wait until Ray has ended its work; the driver's exit code."""
     with open(log, "w") as sink:
         driver = subprocess.Popen([sys.executable, "-m", "audit", "scan", *scan_args, "-o", str(out),
-                                   "--address", address], stdout=sink, stderr=subprocess.STDOUT,
+                                   "--address", address], stdout=subprocess.DEVNULL, stderr=sink,
                                   env=os.environ | {"AUDIT_TORCH_THREADS": "1"})
     try:
         deadline = time.monotonic() + 240
-        while not files(out, kind, suffix) and driver.poll() is None and time.monotonic() < deadline:
+        while not until() and driver.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
-        driver.send_signal(signal.SIGKILL)
-    assert driver.wait() == -signal.SIGKILL
-    wait_until_idle()  # Ray has ended the dead driver's work: nothing of it can still write a marker
+        driver.send_signal(sig)
+    code = driver.wait(timeout=120)
+    wait_until_idle()  # Ray has ended the driver's tasks and actors: nothing of it can still write a file
+    return code
+
+
+def kill_scan_after_first_marker(scan_args: list[str], out: Path, address: str, log: Path,
+                                 kind: str = "done", suffix: str = ".json") -> dict[str, int]:
+    """SIGKILL a `scan` driver once a file appears in `out/kind` (by default: once a unit is done); the files of
+    `kind` it left."""
+    code = stop_scan(scan_args, out, address, log, until=lambda: bool(files(out, kind, suffix)))
+    assert code == -signal.SIGKILL, log.read_text()[-2000:]
     return files(out, kind, suffix)

@@ -14,7 +14,7 @@ from tests import ray_session
 @pytest.fixture(scope="module")
 def local_ray() -> str:
     """The Ray of the module's in-process scans (a scan reuses this process's connection; the modules of a test
-    process share it); its address. After the module, no task or actor of it may still hold a CPU."""
+    process share it); its address. After the module, no task or actor of it may still hold a CPU or GPU."""
     yield ray_session.shared()
     ray_session.wait_until_idle(timeout=30)
 

@@ -6,18 +6,13 @@ deduplicated scan in each of its steps."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pandas as pd
 import pytest
-from builders import kill_scan_after_first_marker, markers, write_laion
+from builders import kill_scan_after_first_marker, markers, stop_scan, write_laion
 
 from audit.cli.main import main
-from tests.ray_session import wait_until_idle
 
 SHARDS, ROWS = 8, 30
 
@@ -31,23 +26,6 @@ def inputs(tmp_path):
     return folder
 
 
-def sigterm_after_next_marker(args: list[str], out, address: str, done_before: int) -> str:
-    """Run `scan` as a separate driver, SIGTERM it once more than `done_before` units are done; its stderr."""
-    driver = subprocess.Popen([sys.executable, "-m", "audit", "scan", *args, "-o", str(out), "--address", address],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=os.environ | {"AUDIT_TORCH_THREADS": "1"})
-    try:
-        deadline = time.monotonic() + 240
-        while len(markers(out)) <= done_before and driver.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        driver.send_signal(signal.SIGTERM)
-    _, stderr = driver.communicate(timeout=120)
-    assert driver.returncode == 130, stderr[-2000:]
-    wait_until_idle()  # Ray has ended the stopped driver's tasks and actors
-    return stderr
-
-
 def test_killed_then_stopped_driver_resumes_to_the_same_report(local_ray, tiny_eps, inputs, tmp_path):
     """SIGKILL, then SIGTERM (what schedulers and `kill` send; it unwinds like Ctrl-C: one line, exit 130): each
     rerun keeps the shards finished before, and the last report equals that of a clean run."""
@@ -59,7 +37,10 @@ def test_killed_then_stopped_driver_resumes_to_the_same_report(local_ray, tiny_e
     assert 1 <= len(killed) < SHARDS, "the driver must be killed mid-run"
     assert not (resumed / "summary.json").exists()
 
-    stderr = sigterm_after_next_marker(args, resumed, local_ray, len(killed))
+    log = tmp_path / "stopped.log"
+    code = stop_scan(args, resumed, local_ray, log, until=lambda: len(markers(resumed)) > len(killed), sig=signal.SIGTERM)
+    stderr = log.read_text()
+    assert code == 130, stderr[-2000:]
     assert stderr.rstrip().endswith("interrupted") and "Traceback" not in stderr
     assert not (resumed / "summary.json").exists()
     stopped = markers(resumed)
