@@ -93,8 +93,8 @@ def run_scan(data: Path, model: Path, out: Path, args: argparse.Namespace) -> di
                         "AUDIT_TORCH_THREADS": os.environ.get("AUDIT_TORCH_THREADS", "1")}
     cmd = [sys.executable, "-m", "audit", "scan", str(data), "-o", str(out), "--model", str(model), "--device",
            args.device, "--dtype", args.dtype, "--actors", "1", "--top-k", "10",
-           "--no-dedup"]  # the check times the scoring pipeline on distinct captions; polars (dedup's joins) is too
-    # big to travel to the device machine
+           "--no-dedup", "--small-scan-rows", "0"]  # the check times Ray Data's scoring pipeline on distinct
+    # captions (not a small scan's host actor); polars (dedup's joins) is too big to travel to the device machine
     cmd += ["--batch-size", str(args.batch_size)] if args.batch_size else []
     start = time.monotonic()
     with GpuSampler() as gpu:

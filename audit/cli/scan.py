@@ -31,7 +31,8 @@ summary.json, report.html and plots/ (rewrite them with `report`). Run the same 
 resume: finished shards are skipped.
 
 memory: the driver keeps per-shard bookkeeping only, never rows (except a scan of at most --small-scan-rows
-rows, which it keys, counts, joins and ranks itself); the ranking is a range-partitioned sort in Ray tasks (one
+rows, which it keys, counts, joins and ranks itself; with --no-dedup it reads and writes it, its rows scored on
+the first actor when the pool has one); the ranking is a range-partitioned sort in Ray tasks (one
 per shard, then one per report file of about --rows-per-file rows).
 
 small scans: when such a scan's pool would be one actor on this machine (no --address or RAY_ADDRESS, no
@@ -92,9 +93,9 @@ def register(commands) -> None:
                    help="score every row, not each distinct caption key once (same scores, slower on duplicated "
                         "data; the report then has no dup_count)")
     p.add_argument("--small-scan-rows", type=at_least(0), default=100_000,
-                   help="dedup: a scan of at most this many rows is keyed, counted and joined in this process with "
-                        "pyarrow (starting Ray Data's steps costs more than such work); larger scans do it on the "
-                        "cluster; 0: always on the cluster (default 100000)")
+                   help="a scan of at most this many rows is keyed, counted and joined (dedup), or read and written "
+                        "(--no-dedup), in this process (starting Ray Data's steps costs more than such work); larger "
+                        "scans do it on the cluster; 0: always on the cluster (default 100000)")
     flag = p.add_mutually_exclusive_group()
     flag.add_argument("--threshold", type=float, default=None, help="flag rows scoring above this (default: the "
                       "profile's calibrated threshold, e.g. from --profile written by `evaluate`)")

@@ -1,12 +1,15 @@
-"""The scan's first scoring actor (the host): it gives the stage's run parameters and scores a small scan's keys.
+"""The scan's first scoring actor (the host): it gives the stage's run parameters and scores a small scan's keys
+(or, `--no-dedup`, its rows).
 On Ray it is an actor (`RemoteHost`); a small scan on this machine alone has it in the driver (`LocalHost`)."""
 from __future__ import annotations
 
 from typing import Iterable, Iterator
 
 import pandas as pd
+import pyarrow as pa
 import ray
 
+from audit.pipeline.actors import score_rows
 from audit.pipeline.dedup.distinct import KeyScorerActor
 from audit.scoring.stage import ScoreStage
 
@@ -34,6 +37,10 @@ class HostActor:
         """Score and store the distinct keys of `batch` (`KeyScorerActor.__call__`)."""
         return self._scorer()(batch)
 
+    def score_rows(self, batch: pd.DataFrame) -> pa.Table:
+        """Score every read row of `batch` (`actors.score_rows`)."""
+        return score_rows(self._scorer().stage, batch)
+
 
 class RemoteHost:
     """A `HostActor` on Ray: calls are queued at once, results taken in order."""
@@ -41,8 +48,10 @@ class RemoteHost:
     def __init__(self, handle):
         self.handle = handle
 
-    def score_all(self, batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        calls = [self.handle.score.remote(b) for b in batches]
+    def score_all(self, batches: Iterable[pd.DataFrame], rows: bool = False) -> Iterator[pd.DataFrame | pa.Table]:
+        """Each batch's result, in order: its distinct keys scored (`HostActor.score`), or with `rows` every row."""
+        method = self.handle.score_rows if rows else self.handle.score
+        calls = [method.remote(b) for b in batches]
         return (ray.get(call) for call in calls)
 
     def stop(self) -> None:
@@ -61,8 +70,9 @@ class LocalHost:
     def metadata(self) -> dict:
         return self.actor.metadata()
 
-    def score_all(self, batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        return (self.actor.score(b) for b in batches)
+    def score_all(self, batches: Iterable[pd.DataFrame], rows: bool = False) -> Iterator[pd.DataFrame | pa.Table]:
+        method = self.actor.score_rows if rows else self.actor.score
+        return (method(b) for b in batches)
 
     def stop(self) -> None:
         """Nothing to free: the model goes with the scan."""

@@ -27,7 +27,7 @@ class ScanOptions:
     unit_rows: int = 100_000
     gpu_wait: float = 0.0  # seconds to wait for GPU nodes when the cluster has too few (autoscaling clusters)
     dedup: bool = True  # score each distinct caption key once across all inputs (False: every row)
-    small_scan_rows: int = 100_000  # dedup: key, count and join in the driver when the scan has at most these rows
+    small_scan_rows: int = 100_000  # key, count and join (no dedup: read and write) in the driver up to these rows
     expanded: list[Shard] | None = None  # `inputs` expanded and checked already (the CLI does it before Ray starts)
     units: list[Shard] | None = None  # `expanded` planned into units already (the CLI does, to know if Ray is needed)
     stall_timeout: float = 300.0  # stop when no unit or batch finished for this long (0: never)

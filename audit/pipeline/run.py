@@ -29,7 +29,7 @@ from audit.ranking.flagging import choose_flagging
 from audit.ranking.range_sort import rank_finished_shards
 from audit.readers.inputs import Shard
 from audit.readers.preflight import checked_inputs
-from audit.readers.units import plan_units
+from audit.readers.units import at_most, plan_units
 from audit.reports.html import write_html_report
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
@@ -88,9 +88,10 @@ def _watch_phase(watchdog: Watchdog, phase: str) -> None:
 
 
 def in_driver(options: ScanOptions, shards: list[Shard]) -> bool:
-    """Whether this process scans `shards` alone, Ray never started: a small dedup scan (keyed, counted and
-    joined in the driver) whose pool would be one actor on this machine (`one_actor_here`)."""
-    return (options.dedup and local.keyed_here(shards, options.small_scan_rows)
+    """Whether this process scans `shards` alone, Ray never started: a small scan (dedup: keyed, counted and
+    joined in the driver; every row: read and written in it) whose pool would be one actor on this machine
+    (`one_actor_here`)."""
+    return (at_most(shards, options.small_scan_rows)
             and one_actor_here(options.address, options.stage.device, options.actors, options.max_actors))
 
 
@@ -122,7 +123,7 @@ def run_scan(options: ScanOptions, progress: ProgressFn | None = None, clock: Ph
     with locked(folder, "scan"), nullcontext() if here else connected(options.address):
         pool = PoolOptions(1, {}, 0) if here else actor_options(options.stage.device, options.actors,
                                                                 options.actor_cpus, options.max_actors)
-        if not here and options.dedup and local.keyed_here(shards, options.small_scan_rows):
+        if not here and options.dedup and at_most(shards, options.small_scan_rows):
             local.import_tokenizers_meanwhile()  # this process will key the scan while an actor loads the model
         usage = PoolUsage()
         with Watchdog(0 if here else options.stall_timeout, pool.asks()) as watchdog:

@@ -12,19 +12,20 @@ import ray
 from audit.cluster.pool import PoolOptions
 from audit.cluster.usage import PoolUsage
 from audit.pipeline import resume
-from audit.pipeline.actors import ScorerActor
+from audit.pipeline.actors import ACTOR_BATCHES, ScorerActor
 from audit.pipeline.clock import PhaseClock
 from audit.pipeline.options import ScanOptions, Scored
 from audit.pipeline.parts import finalize_shard, write_parts
 from audit.pipeline.read_stage import read_shards
+from audit.pipeline.rows_on_host import score_rows_on_host
 from audit.pipeline.tracker import ProgressFn, ShardTracker
 from audit.readers.inputs import Shard
+from audit.readers.units import at_most
 from audit.runfolder.folder import RunFolder
 
 log = logging.getLogger(__name__)
 
-ACTOR_BATCHES = 8  # engine batches per actor call: fewer Ray Data round trips per row, and the scorer tokenizes
-WRITE_BATCHES = 4  # batch i+1 while the device runs i; actor calls per part file: fewer, larger files
+WRITE_BATCHES = 4  # actor calls per part file: fewer, larger files
 READ_CPUS = WRITE_CPUS = 0.25  # unlike the actors (0.5 by default), so Ray Data does not fuse reads into them
 
 
@@ -47,7 +48,7 @@ def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, poo
     ds = ds.map_batches(write_parts, batch_size=WRITE_BATCHES * ACTOR_BATCHES * batch_size,
                         batch_format="pyarrow", num_cpus=WRITE_CPUS, fn_kwargs={"output": out})
     finalize = ray.remote(finalize_shard).options(num_cpus=WRITE_CPUS)
-    tracker = ShardTracker(todo, lambda shard, rows: finalize.remote(out, shard, rows), usage, progress)
+    tracker = ShardTracker(todo, lambda shard, rows: finalize.remote(out, shard, rows).future(), usage, progress)
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         for record in batch.to_pylist():
             tracker.add(**record)
@@ -58,14 +59,19 @@ def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, poo
 def score_every_row(folder: RunFolder, shards: list[Shard], options: ScanOptions, pool: PoolOptions,
                     batch_size: int, host, clock: PhaseClock, usage: PoolUsage,
                     progress: ProgressFn | None = None) -> Scored:
-    """`--no-dedup`: score every row of the shards not finished before (or whose input changed since). `host`,
-    the actor that gave the run parameters, is stopped first: the pool takes its resources."""
-    host.stop()
+    """`--no-dedup`: score every row of the shards not finished before (or whose input changed since): on `host`,
+    the actor that gave the run parameters (or this process), for a small scan with a pool of one actor; else on the
+    pool, `host` stopped first so that the pool takes its resources."""
     done, changed = resume.still_valid(resume.markers(folder, shards), shards)
     for source in changed:
         log.warning("%s changed (or vanished) since it was scored: scoring it again", source)
     todo = [s for s in shards if s.shard_id not in done]
     clock.next("scoring")
-    failures, seconds = score_shards(folder, todo, options, pool, batch_size, usage, progress) if todo else ({}, 0.0)
+    if at_most(shards, options.small_scan_rows) and pool.most == 1:
+        log.info("a small scan: this process reads and writes its units; the model that described it scores every row")
+        failures, seconds = score_rows_on_host(folder, todo, options, host, batch_size, usage, progress)
+    else:
+        host.stop()
+        failures, seconds = score_shards(folder, todo, options, pool, batch_size, usage, progress) if todo else ({}, 0.0)
     scored = sum(m["scored"] for _, m in resume.markers(folder, todo))
     return Scored(failures, seconds, done, changed, scored)

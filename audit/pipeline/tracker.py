@@ -6,10 +6,9 @@ so its memory depends on the shards in flight, not on the number of rows.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Callable
-
-import ray
 
 from audit.cluster.usage import PoolUsage
 from audit.readers.inputs import Shard
@@ -46,14 +45,15 @@ ProgressFn = Callable[[Progress], None]
 
 
 class ShardTracker:
-    """Counts scored rows per shard from part records and finalizes each shard once all its rows are written."""
+    """Counts scored rows per shard from part records and finalizes each shard once all its rows are written
+    (`finalize` returns a Future: a Ray task's `ObjectRef.future()`, or one done already in this process)."""
 
-    def __init__(self, shards: list[Shard], finalize: Callable[[Shard, int], ray.ObjectRef], usage: PoolUsage,
+    def __init__(self, shards: list[Shard], finalize: Callable[[Shard, int], Future], usage: PoolUsage,
                  progress: ProgressFn | None = None):
         self.shards = {s.shard_id: s for s in shards}
         self.finalize, self.usage, self.progress = finalize, usage, progress
         self.parts: dict[str, dict[str, int]] = {}
-        self.pending: dict[ray.ObjectRef, str] = {}
+        self.pending: dict[Future, str] = {}
         self.finished: set[str] = set()
         self.failures: dict[str, str] = {}
         self.rows_done, self.rows_seen, self.shards_seen, self.model_seconds = 0, 0, 0, 0.0
@@ -84,12 +84,11 @@ class ShardTracker:
         """Reap finished finalize tasks (wait for all if `block`); a failed one fails its shard."""
         if not self.pending:
             return
-        ready, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=None if block else 0)
-        for ref in ready:
-            shard_id = self.pending.pop(ref)
+        for future in wait(list(self.pending), timeout=None if block else 0).done:
+            shard_id = self.pending.pop(future)
             try:
-                ray.get(ref)
-            except ray.exceptions.RayError as err:
+                future.result()
+            except Exception as err:  # a Ray task's error, or finalizing's own: the shard fails, the scan goes on
                 cause = getattr(err, "cause", None) or err
                 self.failures[shard_id] = f"finalizing failed: {type(cause).__name__}: {cause}"
 

@@ -52,6 +52,12 @@ def most_rows(unit: Shard) -> int | None:
     return unit.size // TAR_BLOCK if unit.kind == "webdataset" and unit.size is not None else None
 
 
+def at_most(units: list[Shard], limit: int) -> bool:
+    """Whether `units` have at most `limit` rows in all (--small-scan-rows), counted or bounded (`most_rows`)."""
+    bounds = [most_rows(u) for u in units]
+    return None not in bounds and sum(bounds) <= limit
+
+
 def plan_units(shards: list[Shard], unit_rows: int) -> list[Shard]:
     """Every input file's units, in input order."""
     with ThreadPoolExecutor(PLAN_THREADS) as pool:

@@ -34,8 +34,8 @@ def _stop_processes_under(folder: str) -> None:
 @pytest.mark.slow
 def test_a_plain_scan_never_joins_a_cluster_started_on_the_machine(tiny_eps, tmp_path):
     """With a `ray start --head` cluster whose address file a plain `ray.init()` would read (its RAY_TMPDIR), a scan
-    without --address that needs Ray (--no-dedup: every row on the actor pool) starts its own: the other cluster's
-    session sees no driver."""
+    without --address that needs Ray (--actors: a pool asked for; its one actor scores every row, --no-dedup) starts
+    its own: the other cluster's session sees no driver."""
     temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths live under it
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": temp}
     ray_cli = Path(sys.executable).with_name("ray")
@@ -51,11 +51,12 @@ def test_a_plain_scan_never_joins_a_cluster_started_on_the_machine(tiny_eps, tmp
         session = (Path(temp) / "ray" / "session_latest").resolve()
         (tmp_path / "in.txt").write_text("a red cat\na blue house\n")
         scan = subprocess.run([sys.executable, "-m", "audit", "scan", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out"),
-                               "--model", str(tiny_eps), "--no-dedup"], env=env, capture_output=True, text=True,
+                               "--model", str(tiny_eps), "--actors", "1", "--no-dedup"], env=env, capture_output=True, text=True,
                               timeout=600)
         assert scan.returncode == 0, scan.stderr
         log = (tmp_path / "out" / "logs" / "scan.log").read_text()
         assert "Started a local Ray instance" in log and "Connecting to existing Ray cluster" not in log
+        assert "the model that described it scores every row" in log  # a small scan: no Ray Data pipeline, no second actor
         assert not list((session / "logs").glob("python-core-driver-*")), "the scan joined the other cluster"
     finally:
         head.terminate()

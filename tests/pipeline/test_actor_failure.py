@@ -22,9 +22,8 @@ def scorer_actors(ray_with_state_api: str) -> list:
     return [a for a in list_actors(address=ray_with_state_api, detail=True) if "ScorerActor" in a.class_name]
 
 
-@pytest.mark.parametrize("extra, written_files", [(["--no-dedup"], "staging/*/parts/*.parquet"),
-                                                  (["--small-scan-rows", "0"], "key_scores/*.parquet")],
-                         ids=["every-row", "dedup"])  # dedup: on the Ray Data pool, not the small scan's host actor
+@pytest.mark.parametrize("extra, written_files", [(["--no-dedup"], "staging/*/parts/*.parquet"), ([], "key_scores/*.parquet")],
+                         ids=["every-row", "dedup"])  # on the Ray Data pool, not the small scan's host actor
 def test_killed_actor_is_restarted_and_every_row_scored(ray_with_state_api, tiny_eps, tmp_path, extra, written_files):
     """Every row is scored by ScorerActor (--no-dedup), each distinct key by KeyScorerActor (dedup)."""
     for k in range(6):
@@ -33,7 +32,7 @@ def test_killed_actor_is_restarted_and_every_row_scored(ray_with_state_api, tiny
     earlier = {a.actor_id for a in scorer_actors(ray_with_state_api)}  # e.g. the other case's, on this module's Ray
     scan = threading.Thread(target=lambda: result.update(code=main(
         ["scan", str(tmp_path / "*.parquet"), "-o", str(out), "--model", str(tiny_eps), "--batch-size", "4",
-         "--generations", "2", *extra])))
+         "--generations", "2", "--small-scan-rows", "0", *extra])))
     scan.start()
     deadline = time.monotonic() + 240
     while not (alive := [a for a in scorer_actors(ray_with_state_api) if a.state == "ALIVE" and a.actor_id not in earlier]) \

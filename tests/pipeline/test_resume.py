@@ -1,8 +1,9 @@
 """Kill the scan's driver (SIGKILL), then stop it (SIGTERM), after some shards finished each time; the reruns skip
 them and the last equals a clean run.
 
-These runs score every row (--no-dedup): the kills land between finished shards. test_dedup_resume kills a
-deduplicated scan in each of its steps."""
+These runs score every row (--no-dedup) on Ray Data's pipeline: the kills land between finished shards. The clean run
+reads, scores and writes in this process (a small scan), so the test also checks that both give the same report.
+test_dedup_resume kills a deduplicated scan in each of its steps."""
 from __future__ import annotations
 
 import json
@@ -32,6 +33,8 @@ def test_killed_then_stopped_driver_resumes_to_the_same_report(local_ray, tiny_e
     args = [str(inputs), "--model", str(tiny_eps), "--batch-size", "4", "--no-dedup"]
     clean, resumed = tmp_path / "clean", tmp_path / "resumed"
     assert main(["scan", *args, "-o", str(clean)]) == 0
+    assert json.loads((clean / "summary.json").read_text())["pool"]["in_driver"]
+    args += ["--small-scan-rows", "0"]  # Ray Data's pipeline, not the small scan's: the parameters stay the same
 
     killed = kill_scan_after_first_marker(args, resumed, local_ray, tmp_path / "driver.log")
     assert 1 <= len(killed) < SHARDS, "the driver must be killed mid-run"

@@ -17,8 +17,8 @@ from audit.cluster.actors import StageActor
 from audit.cluster.parquet import read_files
 from audit.cluster.pool import PoolOptions
 from audit.cluster.usage import PoolUsage, call_record
+from audit.pipeline.actors import ACTOR_BATCHES
 from audit.pipeline.options import ScanOptions
-from audit.pipeline.stream import ACTOR_BATCHES
 from audit.pipeline.tracker import Progress, ProgressFn
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder

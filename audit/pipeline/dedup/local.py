@@ -17,22 +17,14 @@ import pyarrow.compute as pc
 
 from audit import schemas
 from audit.cluster.usage import PoolUsage
+from audit.pipeline.actors import ACTOR_BATCHES
 from audit.pipeline.dedup.fill import fill_unit
 from audit.pipeline.dedup.keying import key_units
 from audit.pipeline.options import ScanOptions
-from audit.pipeline.stream import ACTOR_BATCHES
 from audit.pipeline.tracker import Progress, ProgressFn
 from audit.readers.inputs import Shard
-from audit.readers.units import most_rows
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
-
-
-def keyed_here(shards: list[Shard], limit: int) -> bool:
-    """Whether this process keys `shards`: they have at most `limit` rows (--small-scan-rows), counted, or bounded
-    where planning could not count them (a tar's size bounds its samples)."""
-    bounds = [most_rows(s) for s in shards]
-    return None not in bounds and sum(bounds) <= limit
 
 
 def import_tokenizers_meanwhile() -> None:

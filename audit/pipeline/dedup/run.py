@@ -20,6 +20,7 @@ from audit.pipeline.dedup.keying import key_units
 from audit.pipeline.options import ScanOptions, Scored
 from audit.pipeline.tracker import Progress, ProgressFn
 from audit.readers.inputs import Shard
+from audit.readers.units import at_most
 from audit.runfolder import storage
 from audit.runfolder.folder import RunFolder
 
@@ -95,7 +96,7 @@ def score_distinct_keys(folder: RunFolder, shards: list[Shard], options: ScanOpt
     resume.clear(folder, [s.shard_id for s in todo])
     if todo:
         clock.next("keying")
-        if local.keyed_here(todo, options.small_scan_rows):
+        if at_most(todo, options.small_scan_rows):  # this process keys them
             local.key_here(folder, todo, options, progress)
         else:  # `host` gives its CPU to the keying tasks (a 1-CPU node needs it); the pool then scores
             host.stop()
