@@ -8,6 +8,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("AUDIT_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"audit-test-cache-{os.getuid()}"))
+# Every Ray the tests start (ray.init, `ray start`, Cluster nodes) keeps its idle workers for a minute, not Ray's
+# 1 s: each Ray Data step of a small scan would otherwise start new worker processes (~1.6 CPU-s each, 9 a scan)
+os.environ.setdefault("RAY_idle_worker_killing_time_threshold_ms", "60000")
 
 from pathlib import Path
 from typing import Iterator
@@ -126,12 +129,33 @@ END_TO_END_MODULES = {"test_api.py", "test_sdxl_cli.py", "test_lora_cli.py", "te
 END_TO_END_FIXTURES = {"local_ray", "ray_with_state_api", "run", "runs"}  # a Ray instance, a scanned run folder
 
 
+# Test-seconds of the heaviest modules (measured, quiet 2-core machine, two workers). They run first, heaviest
+# first, and the many short modules fill in after, so that both workers of `-n 2 --dist loadfile
+# --no-loadscope-reorder` end at about the same time; a stale figure costs balance, never a test.
+HEAVY_MODULES = {
+    "pipeline/test_gpu_pool.py": 141, "pipeline/test_dedup.py": 137, "cluster/test_multinode.py": 107,
+    "pipeline/test_actor_failure.py": 107, "pipeline/test_dedup_resume.py": 95, "pipeline/test_s3.py": 88,
+    "pipeline/test_scan.py": 59, "pipeline/test_scan_console.py": 57, "canary/test_canary.py": 54,
+    "mitigation/test_mitigator_restart.py": 53, "pipeline/test_run_folder_trust.py": 51, "cli/test_sdxl_cli.py": 50,
+    "mitigation/test_mitigation.py": 49, "cluster/test_connect.py": 44, "pipeline/test_sd3_scan.py": 43,
+    "jobs/test_gpu_check.py": 39, "mitigation/test_pool.py": 34, "cli/test_lora_cli.py": 32,
+    "pipeline/test_units_scan.py": 31, "mitigation/test_resume.py": 31, "pipeline/test_ranking_parity.py": 31,
+    "pipeline/test_job_submit.py": 27, "pipeline/test_resume.py": 60,
+}
+
+
+def _weight(item) -> int:
+    path = Path(str(item.path))
+    return HEAVY_MODULES.get(f"{path.parent.name}/{path.name}", 0)
+
+
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
         path = Path(str(item.path))
         if (path.parent.name in END_TO_END_FOLDERS or path.name in END_TO_END_MODULES
                 or END_TO_END_FIXTURES & set(item.fixturenames)):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: -_weight(item))  # stable: each module's tests keep their order
 
 
 @pytest.fixture(scope="session")
