@@ -129,33 +129,46 @@ END_TO_END_MODULES = {"test_api.py", "test_sdxl_cli.py", "test_lora_cli.py", "te
 END_TO_END_FIXTURES = {"local_ray", "ray_with_state_api", "run", "runs"}  # a Ray instance, a scanned run folder
 
 
-# Test-seconds of the heaviest modules (measured, quiet 2-core machine, two workers). They run first, heaviest
-# first, and the many short modules fill in after, so that both workers of `-n 2 --dist loadfile
-# --no-loadscope-reorder` end at about the same time; a stale figure costs balance, never a test.
+# Test-seconds of the heaviest modules (measured, quiet 2-core machine, two workers); a stale figure costs balance,
+# never a test.
 HEAVY_MODULES = {
-    "pipeline/test_gpu_pool.py": 141, "pipeline/test_dedup.py": 137, "cluster/test_multinode.py": 107,
-    "pipeline/test_actor_failure.py": 107, "pipeline/test_dedup_resume.py": 95, "pipeline/test_s3.py": 88,
-    "pipeline/test_scan.py": 59, "pipeline/test_scan_console.py": 57, "canary/test_canary.py": 54,
-    "mitigation/test_mitigator_restart.py": 53, "pipeline/test_run_folder_trust.py": 51, "cli/test_sdxl_cli.py": 50,
-    "mitigation/test_mitigation.py": 49, "cluster/test_connect.py": 44, "pipeline/test_sd3_scan.py": 43,
-    "jobs/test_gpu_check.py": 39, "mitigation/test_pool.py": 34, "cli/test_lora_cli.py": 32,
-    "pipeline/test_units_scan.py": 31, "mitigation/test_resume.py": 31, "pipeline/test_ranking_parity.py": 31,
-    "pipeline/test_job_submit.py": 27, "pipeline/test_resume.py": 60,
+    "pipeline/test_gpu_pool.py": 116, "cluster/test_multinode.py": 115, "pipeline/test_dedup_resume.py": 104,
+    "pipeline/test_actor_failure.py": 94, "pipeline/test_s3.py": 87, "pipeline/test_resume.py": 86,
+    "pipeline/test_dedup.py": 78, "pipeline/test_scan_console.py": 58, "pipeline/test_scan.py": 57,
+    "canary/test_canary.py": 54, "mitigation/test_mitigator_restart.py": 49, "jobs/test_gpu_check.py": 46,
+    "mitigation/test_mitigation.py": 45, "cli/test_sdxl_cli.py": 40, "pipeline/test_run_folder_trust.py": 40,
+    "mitigation/test_pool.py": 38, "pipeline/test_sd3_scan.py": 38, "cluster/test_connect.py": 36,
+    "pipeline/test_job_submit.py": 32, "mitigation/test_resume.py": 29, "cli/test_lora_cli.py": 29,
+    "pipeline/test_units_scan.py": 25, "pipeline/test_ranking_parity.py": 24, "cli/test_score_cli.py": 19,
+    "canary/test_sd3_canary_cli.py": 16,
 }
+SHARED_RAY = "shared-ray"  # the xdist group of the modules that use `local_ray`
 
 
-def _weight(item) -> int:
+def _module(item) -> str:
     path = Path(str(item.path))
-    return HEAVY_MODULES.get(f"{path.parent.name}/{path.name}", 0)
+    return f"{path.parent.name}/{path.name}"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items) -> None:
+    """Mark the end-to-end tests `slow`. Group the tests for `-n 2 --dist loadgroup`: the modules that share this
+    process's Ray (`local_ray`) run together on one worker, on one Ray started once; every other module alone.
+    The heaviest groups come first (`--no-loadscope-reorder` keeps this order), the many short modules after,
+    so that both workers end together."""
+    shared = {_module(item) for item in items if "local_ray" in item.fixturenames}
+    group = {item.nodeid: SHARED_RAY if _module(item) in shared else _module(item) for item in items}
+    modules: dict[str, set[str]] = {}
     for item in items:
         path = Path(str(item.path))
         if (path.parent.name in END_TO_END_FOLDERS or path.name in END_TO_END_MODULES
                 or END_TO_END_FIXTURES & set(item.fixturenames)):
             item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: -_weight(item))  # stable: each module's tests keep their order
+        item.add_marker(pytest.mark.xdist_group(group[item.nodeid]))
+        modules.setdefault(group[item.nodeid], set()).add(_module(item))
+    weight = {name: sum(HEAVY_MODULES.get(m, 0) for m in members) for name, members in modules.items()}
+    order = {name: k for k, name in enumerate(modules)}
+    items.sort(key=lambda item: (-weight[group[item.nodeid]], order[group[item.nodeid]]))  # stable: tests keep their order
 
 
 @pytest.fixture(scope="session")
