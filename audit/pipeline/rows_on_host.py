@@ -13,7 +13,6 @@ import pandas as pd
 import pyarrow as pa
 
 from audit.cluster.usage import PoolUsage
-from audit.pipeline import resume
 from audit.pipeline.actors import ACTOR_BATCHES
 from audit.pipeline.options import ScanOptions
 from audit.pipeline.parts import finalize_shard, write_parts
@@ -44,7 +43,6 @@ def score_rows_on_host(folder: RunFolder, todo: list[Shard], options: ScanOption
                        usage: PoolUsage, progress: ProgressFn | None) -> tuple[dict[str, str], float]:
     """Score every row of `todo` into scores/ and done/, unit after unit; shard id -> reason for shards that failed,
     and the host's seconds in the model."""
-    resume.clear(folder, [s.shard_id for s in todo])  # results of an input that changed must never count again
     out = folder.address
     tracker = ShardTracker(todo, lambda shard, rows: finalized(out, shard, rows), usage, progress)
     for shard in todo:
@@ -52,4 +50,4 @@ def score_rows_on_host(folder: RunFolder, todo: list[Shard], options: ScanOption
         for scored in host.score_all(_batches(chunks, ACTOR_BATCHES * batch_size), rows=True):
             for record in write_parts(scored, out).to_pylist():
                 tracker.add(**record)
-    return tracker.close() | resume.failures(folder, [s.shard_id for s in todo]), tracker.model_seconds
+    return tracker.close(), tracker.model_seconds

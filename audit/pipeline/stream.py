@@ -34,7 +34,6 @@ def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, poo
     """Score every row of `todo` into scores/ and done/ in batches of about `batch_size` captions (the
     stage's choice), counting the actors' calls in `usage` and calling `progress` as parts arrive; return shard
     id -> reason for shards that failed, and the seconds the actors spent scoring (summed over actors)."""
-    resume.clear(folder, [s.shard_id for s in todo])  # results of an input that changed must never count again
     out = folder.address
     ds = ray.data.from_items([asdict(s) for s in todo], override_num_blocks=len(todo))
     ds = ds.map_batches(read_shards, batch_size=1, batch_format="pandas", num_cpus=READ_CPUS,
@@ -52,8 +51,7 @@ def score_shards(folder: RunFolder, todo: list[Shard], options: ScanOptions, poo
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         for record in batch.to_pylist():
             tracker.add(**record)
-    failures = tracker.close() | resume.failures(folder, [s.shard_id for s in todo])
-    return failures, tracker.model_seconds
+    return tracker.close(), tracker.model_seconds
 
 
 def score_every_row(folder: RunFolder, shards: list[Shard], options: ScanOptions, pool: PoolOptions,
@@ -66,12 +64,15 @@ def score_every_row(folder: RunFolder, shards: list[Shard], options: ScanOptions
     for source in changed:
         log.warning("%s changed (or vanished) since it was scored: scoring it again", source)
     todo = [s for s in shards if s.shard_id not in done]
+    ids = [s.shard_id for s in todo]
     clock.next("scoring")
+    resume.clear(folder, ids)  # results of an input that changed must never count again
     if at_most(shards, options.small_scan_rows) and pool.most == 1:
         log.info("a small scan: this process reads and writes its units; the model that described it scores every row")
         failures, seconds = score_rows_on_host(folder, todo, options, host, batch_size, usage, progress)
     else:
         host.stop()
         failures, seconds = score_shards(folder, todo, options, pool, batch_size, usage, progress) if todo else ({}, 0.0)
+    failures |= resume.failures(folder, ids)
     scored = sum(m["scored"] for _, m in resume.markers(folder, todo))
     return Scored(failures, seconds, done, changed, scored)
