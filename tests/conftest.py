@@ -174,7 +174,6 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedRayScheduling(config, log)
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items) -> None:
     """Mark the end-to-end tests `slow`; order the tests for two workers: the heaviest units first (in this order:
     `--no-loadscope-reorder`), the many short modules after, so that both workers end together."""
